@@ -119,6 +119,9 @@ type Problem struct {
 	URL              string
 	Message          string
 	Extra            map[string]any
+	// Frames are the indices (into StackRequest.Frames) of the frames this
+	// problem affected, so the event error can name them.
+	Frames []int
 }
 
 // StackResult is the outcome for one stack trace: one FrameResult per input
