@@ -1,0 +1,483 @@
+// Package debugstore keeps a project's native debug files in object storage
+// and finds them again for symbolication.
+//
+// Layout (under the blobstore's content-addressed blobs):
+//
+//	p/<project>/debug/<debug_id>/<sha256>.json   debugfiles.FileMeta of one stored file
+//	p/<project>/code/<code_id>.json              {"debug_id": …}
+//
+// DESIGN.md's p/<project>/debug/<debug_id>/<kind>.json cannot hold both a
+// stripped binary and its --only-keep-debug companion (same id, same kind),
+// so records are named by content hash instead; uploading the same bytes
+// again finds its record and is a no-op. A stripped binary's .gnu_debuglink
+// companion needs no extra index: it carries the same build-id, so lookup by
+// debug_id finds both, and Find prefers the one with DWARF.
+package debugstore
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stacklens/stacklens/cache"
+	"github.com/stacklens/stacklens/debugfiles"
+	"github.com/stacklens/stacklens/debugfiles/breakpad"
+	"github.com/stacklens/stacklens/debugfiles/symbolizer"
+	"github.com/stacklens/stacklens/storage"
+	"github.com/stacklens/stacklens/storage/blobstore"
+)
+
+// Config bounds uploads and the parsed-module cache.
+type Config struct {
+	MaxUploadSize   int64 // bytes of one upload body (raw object or zip)
+	MaxZipEntries   int64 // entries in one zip
+	MaxDecompressed int64 // bytes extracted from one zip, counted as read
+	CacheBytes      int64 // parsed modules kept in memory
+	TempDir         string
+}
+
+// DefaultConfig accepts 4 GiB uploads (DESIGN: at least 2 GiB), zips of up
+// to 10,000 entries expanding to 8 GiB, and caches 1 GiB of modules.
+func DefaultConfig() Config {
+	return Config{MaxUploadSize: 4 << 30, MaxZipEntries: 10000, MaxDecompressed: 8 << 30, CacheBytes: 1 << 30}
+}
+
+// RegisterFlags adds -debugfiles.* flags that set c (defaults from c).
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.Int64Var(&c.MaxUploadSize, "debugfiles.max-upload-size", c.MaxUploadSize, "largest debug-file upload body in bytes")
+	f.Int64Var(&c.MaxZipEntries, "debugfiles.max-zip-entries", c.MaxZipEntries, "most entries in one uploaded zip")
+	f.Int64Var(&c.MaxDecompressed, "debugfiles.max-decompressed", c.MaxDecompressed, "most bytes extracted from one uploaded zip")
+	f.Int64Var(&c.CacheBytes, "debugfiles.cache-bytes", c.CacheBytes, "memory for parsed debug files")
+	f.StringVar(&c.TempDir, "debugfiles.tmp-dir", c.TempDir, "directory for spooling uploads (default: the system's)")
+}
+
+// OpenFunc opens an ELF, Mach-O (thin) or PE object for lookups.
+type OpenFunc func(r io.ReaderAt, size int64, meta debugfiles.FileMeta) (debugfiles.Module, error)
+
+// Store uploads, lists and finds debug files. Safe for concurrent use.
+type Store struct {
+	cfg    Config
+	blobs  *blobstore.Store
+	logger *slog.Logger
+	cache  *cache.Memory[debugfiles.Module]
+	// OpenNative is symbolizer.Open; tests may replace it before first use.
+	OpenNative OpenFunc
+	now        func() time.Time
+}
+
+var _ debugfiles.Finder = (*Store)(nil)
+
+// New returns a Store. Zero fields of cfg take DefaultConfig's values.
+func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger) *Store {
+	d := DefaultConfig()
+	if cfg.MaxUploadSize <= 0 {
+		cfg.MaxUploadSize = d.MaxUploadSize
+	}
+	if cfg.MaxZipEntries <= 0 {
+		cfg.MaxZipEntries = d.MaxZipEntries
+	}
+	if cfg.MaxDecompressed <= 0 {
+		cfg.MaxDecompressed = d.MaxDecompressed
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = d.CacheBytes
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		cfg: cfg, blobs: blobs, logger: logger,
+		cache:      cache.NewMemory[debugfiles.Module](cfg.CacheBytes),
+		OpenNative: symbolizer.Open,
+		now:        time.Now,
+	}
+}
+
+// CacheStats reports the parsed-module cache's counters.
+func (s *Store) CacheStats() cache.Stats { return s.cache.Stats() }
+
+// Skipped is a zip entry that was not stored, and why.
+type Skipped struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Report is the outcome of one upload.
+type Report struct {
+	Files   []debugfiles.FileMeta `json:"files"`
+	Skipped []Skipped             `json:"skipped,omitempty"`
+}
+
+// Upload stores a raw object file or a zip of them and returns what was
+// stored. See UploadNamed.
+func (s *Store) Upload(ctx context.Context, project string, body io.Reader) ([]debugfiles.FileMeta, error) {
+	rep, err := s.UploadNamed(ctx, project, "", body)
+	return rep.Files, err
+}
+
+// UploadNamed is Upload with the uploaded file's name (object_name of a raw
+// object; zip entries use their own names). Errors: blobstore.ErrTooLarge
+// (wrapped) over a size limit, debugfiles.ErrInvalidInput when the body is
+// no object file or a zip holding none (or a zip bomb), storage errors
+// otherwise. Each stored object's blob is durable before its records.
+func (s *Store) UploadNamed(ctx context.Context, project, name string, body io.Reader) (Report, error) {
+	spool, size, err := s.spool(io.LimitReader(body, s.cfg.MaxUploadSize+1))
+	if err != nil {
+		return Report{}, err
+	}
+	defer removeTemp(spool)
+	if size > s.cfg.MaxUploadSize {
+		return Report{}, fmt.Errorf("debugstore: %w: upload over %d bytes", blobstore.ErrTooLarge, s.cfg.MaxUploadSize)
+	}
+	head := make([]byte, 4)
+	n, _ := spool.ReadAt(head, 0)
+	if n == 4 && (bytes.Equal(head, []byte("PK\x03\x04")) || bytes.Equal(head, []byte("PK\x05\x06"))) {
+		return s.uploadZip(ctx, project, spool, size)
+	}
+	metas, err := debugfiles.Identify(spool, size)
+	if err != nil {
+		return Report{}, err
+	}
+	files, err := s.storeObject(ctx, project, path.Base(strings.ReplaceAll(name, "\\", "/")), spool, metas)
+	return Report{Files: files}, err
+}
+
+func (s *Store) spool(r io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp(s.cfg.TempDir, "stacklens-dif-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("debugstore: spool: %w", err)
+	}
+	n, err := io.Copy(f, r)
+	if err != nil {
+		removeTemp(f)
+		return nil, 0, fmt.Errorf("debugstore: spool: %w", err)
+	}
+	return f, n, nil
+}
+
+func removeTemp(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+func (s *Store) uploadZip(ctx context.Context, project string, f *os.File, size int64) (Report, error) {
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: bad zip: %v", debugfiles.ErrInvalidInput, err)
+	}
+	if int64(len(zr.File)) > s.cfg.MaxZipEntries {
+		return Report{}, fmt.Errorf("%w: zip has %d entries, limit %d", debugfiles.ErrInvalidInput, len(zr.File), s.cfg.MaxZipEntries)
+	}
+	var rep Report
+	budget := s.cfg.MaxDecompressed
+	for _, zf := range zr.File {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if zf.FileInfo().IsDir() || strings.HasSuffix(zf.Name, "/") {
+			continue
+		}
+		entry, n, err := s.extract(zf, budget)
+		if err != nil {
+			return rep, err
+		}
+		budget -= n
+		metas, err := debugfiles.Identify(entry, n)
+		if err != nil {
+			removeTemp(entry)
+			rep.Skipped = append(rep.Skipped, Skipped{Name: zf.Name, Reason: err.Error()})
+			continue
+		}
+		files, err := s.storeObject(ctx, project, path.Base(zf.Name), entry, metas)
+		removeTemp(entry)
+		if err != nil {
+			return rep, err
+		}
+		rep.Files = append(rep.Files, files...)
+	}
+	if len(rep.Files) == 0 {
+		return rep, fmt.Errorf("%w: the zip holds no debug files (%d entries skipped)", debugfiles.ErrInvalidInput, len(rep.Skipped))
+	}
+	return rep, nil
+}
+
+// extract copies one entry to a temp file, counting the bytes actually
+// inflated (headers can lie about sizes) against budget.
+func (s *Store) extract(zf *zip.File, budget int64) (*os.File, int64, error) {
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: zip entry %q: %v", debugfiles.ErrInvalidInput, zf.Name, err)
+	}
+	defer rc.Close()
+	out, n, err := s.spool(io.LimitReader(rc, budget+1))
+	if err != nil {
+		// Inflate and checksum failures are the upload's fault.
+		return nil, 0, fmt.Errorf("%w: zip entry %q: %v", debugfiles.ErrInvalidInput, zf.Name, err)
+	}
+	if n > budget {
+		removeTemp(out)
+		return nil, 0, fmt.Errorf("%w: zip expands to more than %d bytes", debugfiles.ErrInvalidInput, s.cfg.MaxDecompressed)
+	}
+	return out, n, nil
+}
+
+func projectPrefix(project string) string { return "p/" + blobstore.KeyPart(project) + "/" }
+
+func debugKey(project, debugID, sha string) string {
+	return projectPrefix(project) + "debug/" + debugID + "/" + sha + ".json"
+}
+
+func codeKey(project, codeID string) string {
+	return projectPrefix(project) + "code/" + codeID + ".json"
+}
+
+type codeRecord struct {
+	DebugID string `json:"debug_id"`
+}
+
+// storeObject writes the blob, then one record per architecture and the
+// code_id pointers. An existing record for the same bytes is kept as is.
+func (s *Store) storeObject(ctx context.Context, project, name string, f *os.File, metas []debugfiles.FileMeta) ([]debugfiles.FileMeta, error) {
+	blob, err := s.blobs.PutBlobFile(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("debugstore: %w", err)
+	}
+	now := s.now().UTC().Format(time.RFC3339Nano)
+	out := make([]debugfiles.FileMeta, 0, len(metas))
+	for _, m := range metas {
+		m.SHA256, m.Size = blob.SHA256, blob.Size
+		if m.ObjectName == "" && name != "." && name != "/" {
+			m.ObjectName = name
+		}
+		key := debugKey(project, m.DebugID, blob.SHA256)
+		var old debugfiles.FileMeta
+		switch err := s.blobs.GetRecord(ctx, key, &old); {
+		case err == nil:
+			out = append(out, old)
+			continue
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, fmt.Errorf("debugstore: %w", err)
+		}
+		m.UploadedAt = now
+		if err := s.blobs.PutRecord(ctx, key, m); err != nil {
+			return nil, fmt.Errorf("debugstore: %w", err)
+		}
+		if m.CodeID != "" {
+			if err := s.blobs.PutRecord(ctx, codeKey(project, m.CodeID), codeRecord{DebugID: m.DebugID}); err != nil {
+				return nil, fmt.Errorf("debugstore: %w", err)
+			}
+		}
+		s.logger.InfoContext(ctx, "debug file stored", "project", project, "debug_id", m.DebugID,
+			"kind", m.Kind, "arch", m.Arch, "sha256", m.SHA256, "size", m.Size)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// List returns the project's debug files, all of them when debugID is "",
+// ordered by debug_id then upload time.
+func (s *Store) List(ctx context.Context, project, debugID string) ([]debugfiles.FileMeta, error) {
+	prefix := projectPrefix(project) + "debug/"
+	if debugID != "" {
+		id, err := debugfiles.NormalizeDebugID(debugID)
+		if err != nil {
+			return nil, err
+		}
+		prefix += id + "/"
+	}
+	var keys []string
+	if err := s.blobs.ListRecords(ctx, prefix, func(key string) error {
+		if strings.HasSuffix(key, ".json") {
+			keys = append(keys, key)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("debugstore: %w", err)
+	}
+	out := make([]debugfiles.FileMeta, 0, len(keys))
+	for _, k := range keys {
+		var m debugfiles.FileMeta
+		if err := s.blobs.GetRecord(ctx, k, &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			return nil, fmt.Errorf("debugstore: %w", err)
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].DebugID != out[j].DebugID {
+			return out[i].DebugID < out[j].DebugID
+		}
+		return out[i].UploadedAt < out[j].UploadedAt
+	})
+	return out, nil
+}
+
+// Delete removes the records of every file with debugID (blobs stay: other
+// records may share them) and returns how many were removed.
+func (s *Store) Delete(ctx context.Context, project, debugID string) (int, error) {
+	if debugID == "" {
+		return 0, fmt.Errorf("%w: empty debug id", debugfiles.ErrInvalidInput)
+	}
+	metas, err := s.List(ctx, project, debugID)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range metas {
+		if m.CodeID != "" {
+			var cr codeRecord
+			if err := s.blobs.GetRecord(ctx, codeKey(project, m.CodeID), &cr); err == nil && cr.DebugID == m.DebugID {
+				if err := s.blobs.DeleteRecord(ctx, codeKey(project, m.CodeID)); err != nil {
+					return 0, fmt.Errorf("debugstore: %w", err)
+				}
+			}
+		}
+		if err := s.blobs.DeleteRecord(ctx, debugKey(project, m.DebugID, m.SHA256)); err != nil {
+			return 0, fmt.Errorf("debugstore: %w", err)
+		}
+	}
+	return len(metas), nil
+}
+
+// Find returns the parsed debug file for ref: by debug_id, else by code_id
+// (compared as lowercase hex without dashes). Among the candidates it
+// prefers one with DWARF/line info, then one with a symbol table, then the
+// newest upload; a candidate that fails to parse gives way to the next.
+// Errors wrap debugfiles.ErrMissing (nothing usable uploaded),
+// ErrMalformed (every candidate is broken) or ErrUnsupported (only a kind
+// stacklens cannot read, such as a PDB).
+func (s *Store) Find(ctx context.Context, project string, ref debugfiles.ObjectRef) (debugfiles.Module, error) {
+	var cands []debugfiles.FileMeta
+	if ref.DebugID != "" {
+		if id, err := debugfiles.NormalizeDebugID(ref.DebugID); err == nil {
+			if cands, err = s.List(ctx, project, id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(cands) == 0 && ref.CodeID != "" {
+		var cr codeRecord
+		err := s.blobs.GetRecord(ctx, codeKey(project, debugfiles.NormalizeCodeID(ref.CodeID)), &cr)
+		switch {
+		case err == nil:
+			if cands, err = s.List(ctx, project, cr.DebugID); err != nil {
+				return nil, err
+			}
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, fmt.Errorf("debugstore: %w", err)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: debug_id %q code_id %q", debugfiles.ErrMissing, ref.DebugID, ref.CodeID)
+	}
+	rank(cands)
+	var firstErr error
+	for _, m := range cands {
+		mod, err := s.load(ctx, m)
+		if err == nil {
+			return mod, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.logger.WarnContext(ctx, "debug file unusable", "project", project, "debug_id", m.DebugID, "sha256", m.SHA256, "err", err)
+		if firstErr == nil || (errors.Is(firstErr, debugfiles.ErrUnsupported) && !errors.Is(err, debugfiles.ErrUnsupported)) {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// rank orders candidates best first: readable kinds, line info, symbol
+// table, newest.
+func rank(c []debugfiles.FileMeta) {
+	score := func(m debugfiles.FileMeta) int {
+		s := 0
+		if m.Kind != debugfiles.KindPDB {
+			s += 4
+		}
+		for _, f := range m.Features {
+			switch f {
+			case debugfiles.FeatureDebug:
+				s += 2
+			case debugfiles.FeatureSymtab:
+				s++
+			}
+		}
+		return s
+	}
+	sort.SliceStable(c, func(i, j int) bool {
+		si, sj := score(c[i]), score(c[j])
+		if si != sj {
+			return si > sj
+		}
+		return c[i].UploadedAt > c[j].UploadedAt
+	})
+}
+
+// retained lets a module report its own memory footprint to the cache.
+type retained interface{ RetainedBytes() int64 }
+
+func (s *Store) load(ctx context.Context, m debugfiles.FileMeta) (debugfiles.Module, error) {
+	if m.Kind == debugfiles.KindPDB {
+		return nil, fmt.Errorf("%w: PDB files cannot be read yet (upload the PE with DWARF or a Breakpad .sym)", debugfiles.ErrUnsupported)
+	}
+	// A fat Mach-O holds several architectures under one sha256.
+	key := m.SHA256 + "/" + m.DebugID
+	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (debugfiles.Module, int64, error) {
+		data, err := s.blobs.ReadBlob(ctx, m.SHA256, s.cfg.MaxUploadSize)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil, 0, fmt.Errorf("%w: blob %s of %s is gone: %v", debugfiles.ErrMissing, m.SHA256, m.DebugID, err)
+			}
+			return nil, 0, fmt.Errorf("debugstore: %w", err)
+		}
+		mod, err := s.open(data, m)
+		if err != nil {
+			return nil, 0, err
+		}
+		size := int64(len(data))
+		if r, ok := mod.(retained); ok {
+			size = r.RetainedBytes()
+		}
+		return mod, size, nil
+	})
+}
+
+func (s *Store) open(data []byte, m debugfiles.FileMeta) (debugfiles.Module, error) {
+	r := bytes.NewReader(data)
+	if m.Kind == debugfiles.KindBreakpad {
+		mod, err := breakpad.Parse(r)
+		if err != nil {
+			return nil, err
+		}
+		return mod, nil
+	}
+	var ra io.ReaderAt = r
+	size := int64(len(data))
+	if m.Kind == debugfiles.KindMachO {
+		var err error
+		if ra, size, err = machoSlice(r, size, m); err != nil {
+			return nil, err
+		}
+	}
+	mod, err := s.OpenNative(ra, size, m)
+	if err != nil {
+		if !errors.Is(err, debugfiles.ErrMalformed) && !errors.Is(err, debugfiles.ErrUnsupported) {
+			err = fmt.Errorf("%w: %v", debugfiles.ErrMalformed, err)
+		}
+		return nil, err
+	}
+	return mod, nil
+}
