@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,11 +50,7 @@ func buildBinary(root string) (string, error) {
 	}
 	final := filepath.Join(dir, "stacklens")
 	tmp := final + ".tmp" + strconv.Itoa(os.Getpid())
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", tmp, "./cmd/stacklens")
+	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/stacklens")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -135,12 +135,51 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
-// WriteError writes an error in Sentry's shape, {"detail": "…"}. The
-// server's auth middleware in front of this API should use it: sentry-cli
-// prints the detail as the reason ("sentry reported an error: Invalid token
-// (http status: 401)"), while any other shape is dumped raw with a backtrace.
+// WriteError writes an error in Sentry's shape, {"detail": "…"}, plus the
+// stacklens API's own {"error": {"code", "message"}} beside it, so that one
+// client can read every error of the server the same way. The server's auth
+// middleware in front of this API should use it: sentry-cli prints the
+// detail as the reason ("sentry reported an error: Invalid token (http
+// status: 401)"), while a body without "detail" is dumped raw with a
+// backtrace; it ignores the extra key.
 func WriteError(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, map[string]string{"detail": detail})
+	writeJSON(w, status, errorBody{Detail: detail, Error: errorDetail{Code: errorCode(status), Message: detail}})
+}
+
+type errorBody struct {
+	Detail string      `json:"detail"`
+	Error  errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorCode is the stacklens API's error code for a status (README, Errors).
+func errorCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusNotImplemented:
+		return "not_implemented"
+	case http.StatusServiceUnavailable:
+		return "store_unavailable"
+	case http.StatusGatewayTimeout:
+		return "timeout"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "invalid_input"
 }
 
 func writeDetail(w http.ResponseWriter, status int, detail string) { WriteError(w, status, detail) }
