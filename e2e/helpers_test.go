@@ -31,6 +31,19 @@ func runCmd(t testing.TB, dir string, env []string, name string, args ...string)
 	return stdout.Bytes()
 }
 
+// runCmdWith runs a program with stdin and returns its standard output.
+func runCmdWith(t testing.TB, stdin []byte, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\nstderr:\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
 // node runs a script with the pinned packages of testdata/node available.
 func node(t testing.TB, dir string, args ...string) []byte {
 	t.Helper()
