@@ -11,10 +11,40 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stacklens/stacklens/internal/testenv"
 )
+
+// Fixtures shared by several tests live in directories removed when the
+// test binary ends.
+var (
+	sharedMu   sync.Mutex
+	sharedDirs []string
+)
+
+func sharedTempDir(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "stacklens-e2e-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedMu.Lock()
+	sharedDirs = append(sharedDirs, dir)
+	sharedMu.Unlock()
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sharedMu.Lock()
+	for _, d := range sharedDirs {
+		os.RemoveAll(d)
+	}
+	sharedMu.Unlock()
+	os.Exit(code)
+}
 
 // runCmd runs a program and returns its standard output, failing the test
 // with everything it printed if it fails.
@@ -88,6 +118,15 @@ func decodeJSON(t testing.TB, b []byte) map[string]any {
 		t.Fatalf("decoding %q: %v", b, err)
 	}
 	return m
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func num(v any) int {

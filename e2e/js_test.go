@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stacklens/stacklens/internal/testenv"
@@ -18,32 +19,11 @@ import (
 // program threw, with that line as context.
 func TestJSEventsFromSentryNode(t *testing.T) {
 	srv := testenv.StartServer(t)
-	root := testenv.RepoRoot(t)
-	appDir := filepath.Join(root, "testdata", "js", "app")
-	out := t.TempDir()
-	node(t, root, filepath.Join(root, "testdata", "js", "build.mjs"), out, "esbuild")
-	dist := filepath.Join(out, "esbuild")
-
-	var truthRuns []struct{ Scenario, Stack string }
-	if err := json.Unmarshal(node(t, appDir, filepath.Join(appDir, "src", "cli.js")), &truthRuns); err != nil {
-		t.Fatal(err)
-	}
-	truth := map[string][]v8Frame{}
-	for _, r := range truthRuns {
-		truth[r.Scenario] = appFrames(parseV8(r.Stack))
-	}
-
-	upload := stacklens(t, "upload", "sourcemaps", dist, "--url", srv.URL, "--project", "shop",
-		"--release", "fixture@1.0", "--url-prefix", "~"+dist, "--quiet")
+	fx := jsFixture(t)
+	upload := stacklens(t, "upload", "sourcemaps", fx.dist, "--url", srv.URL, "--project", "shop",
+		"--release", "fixture@1.0", "--url-prefix", "~"+fx.dist, "--quiet")
 	t.Logf("upload: %s", upload)
-
-	var events []map[string]any
-	if err := json.Unmarshal(node(t, out, filepath.Join(root, "testdata", "js", "sentry_capture.cjs"), filepath.Join(dist, "app.min.js")), &events); err != nil {
-		t.Fatal(err)
-	}
-	if len(events) < 3 {
-		t.Fatalf("the SDK captured %d events, want one per scenario", len(events))
-	}
+	truth, events := fx.truth, fx.events
 	checked := 0
 	for _, ev := range events {
 		scenario := str(obj(ev["tags"])["scenario"])
@@ -108,6 +88,58 @@ func TestJSEventsFromSentryNode(t *testing.T) {
 	if !strings.Contains(text, "app/src/") || !strings.Contains(text, "> ") {
 		t.Errorf("stacklens symbolicate output lacks original frames or context:\n%s", text)
 	}
+}
+
+// jsBuild is the fixture program bundled by esbuild, its unminified run's
+// stacks per scenario, and the events @sentry/node captured from the
+// minified build.
+type jsBuild struct {
+	dist   string
+	truth  map[string][]v8Frame
+	events []map[string]any
+}
+
+var (
+	jsOnce  sync.Once
+	jsFx    *jsBuild
+	jsFxErr string
+)
+
+func jsFixture(t *testing.T) *jsBuild {
+	t.Helper()
+	jsOnce.Do(func() {
+		ok := false
+		defer func() {
+			if !ok && jsFxErr == "" {
+				jsFxErr = "building the JS fixture failed (see the first test that built it)"
+			}
+		}()
+		jsFx = buildJSFixture(t)
+		ok = true
+	})
+	if jsFx == nil {
+		t.Fatal(jsFxErr)
+	}
+	return jsFx
+}
+
+func buildJSFixture(t *testing.T) *jsBuild {
+	root := testenv.RepoRoot(t)
+	appDir := filepath.Join(root, "testdata", "js", "app")
+	out := sharedTempDir(t, "js")
+	fx := &jsBuild{dist: filepath.Join(out, "esbuild"), truth: map[string][]v8Frame{}}
+	node(t, root, filepath.Join(root, "testdata", "js", "build.mjs"), out, "esbuild")
+	var truthRuns []struct{ Scenario, Stack string }
+	if err := json.Unmarshal(node(t, appDir, filepath.Join(appDir, "src", "cli.js")), &truthRuns); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range truthRuns {
+		fx.truth[r.Scenario] = appFrames(parseV8(r.Stack))
+	}
+	if err := json.Unmarshal(node(t, out, filepath.Join(root, "testdata", "js", "sentry_capture.cjs"), filepath.Join(fx.dist, "app.min.js")), &fx.events); err != nil {
+		t.Fatal(err)
+	}
+	return fx
 }
 
 // appFrames keeps the frames in the fixture's own sources.
