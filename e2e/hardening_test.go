@@ -5,11 +5,16 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"crypto/sha1"
+	"debug/macho"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +68,11 @@ type hardFixtures struct {
 	nativeFunction         string        // llvm-symbolizer's answer there
 	nativeLine             int
 	bomb, lyingBomb        []byte // one entry inflating to hardBombSize
-	bombZipBytes           int
+	// Object files whose compressed debug sections are bombs: the ELF
+	// declares 1 TiB in a .zdebug_str header, the real one holds 1 GiB of
+	// deflated zeros, the Mach-O (the committed fixture) a __zdebug_str
+	// declaring 64 GiB.
+	zdebugELF, zdebugRealELF, zdebugMachO []byte
 }
 
 type hardV8Frame struct {
@@ -85,8 +94,13 @@ func hardFixture(t *testing.T) *hardFixtures {
 	gcc := testenv.Tool(t, "gcc")
 	readelf := testenv.Tool(t, "readelf")
 	nm := testenv.Tool(t, "nm")
+	objcopy := testenv.Tool(t, "objcopy")
+	machoFixture := filepath.Join(testenv.RepoRoot(t), "testdata", "native", "ident", "macho_x86_64.dsym")
 	hardOnce.Do(func() {
 		hardFix, hardErr = buildHardFixtures(esbuild, symbolizer, gcc, readelf, nm)
+		if hardErr == nil {
+			hardErr = buildHardSectionBombs(hardFix, objcopy, machoFixture)
+		}
 	})
 	if hardErr != nil {
 		t.Fatalf("building hardening fixtures: %v", hardErr)
@@ -244,8 +258,67 @@ func buildHardFixtures(esbuild, symbolizer, gcc, readelf, nm string) (*hardFixtu
 	if fx.lyingBomb, err = hardZipBomb("lying.debug", true); err != nil {
 		return nil, err
 	}
-	fx.bombZipBytes = len(fx.bomb)
 	return fx, nil
+}
+
+// buildHardSectionBombs adds legacy "ZLIB" compressed sections to the
+// fixture binary with objcopy, and renames a DWARF section of a real
+// Mach-O to its __zdebug_ name with a ZLIB header in its contents.
+func buildHardSectionBombs(fx *hardFixtures, objcopy, machoFixture string) error {
+	dir, err := os.MkdirTemp("", "stacklens-hardening-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "app"), fx.elf, 0o755); err != nil {
+		return err
+	}
+	stream, err := hardDeflateZeros(1024)
+	if err != nil {
+		return err
+	}
+	const inflated = 1 << 30
+	realSec := binary.BigEndian.AppendUint64([]byte("ZLIB"), inflated)
+	realSec = append(realSec, 0x78, 0xda)
+	realSec = append(realSec, stream...)
+	realSec = binary.BigEndian.AppendUint32(realSec, uint32(inflated%65521)<<16|1) // Adler-32 of zeros
+	for name, content := range map[string][]byte{"declared": binary.BigEndian.AppendUint64([]byte("ZLIB"), 1<<40), "real": realSec} {
+		if err := os.WriteFile(filepath.Join(dir, name+".sec"), content, 0o644); err != nil {
+			return err
+		}
+		if _, err := hardRun(dir, objcopy, "--add-section", ".zdebug_str="+name+".sec", "app", name+".elf"); err != nil {
+			return err
+		}
+	}
+	if fx.zdebugELF, err = os.ReadFile(filepath.Join(dir, "declared.elf")); err != nil {
+		return err
+	}
+	if fx.zdebugRealELF, err = os.ReadFile(filepath.Join(dir, "real.elf")); err != nil {
+		return err
+	}
+	mo, err := os.ReadFile(machoFixture)
+	if err != nil {
+		return err
+	}
+	f, err := macho.NewFile(bytes.NewReader(mo))
+	if err != nil {
+		return err
+	}
+	s := f.Section("__debug_str")
+	if s == nil {
+		return fmt.Errorf("%s has no __debug_str", machoFixture)
+	}
+	var name, zname [16]byte
+	copy(name[:], "__debug_str")
+	copy(zname[:], "__zdebug_str")
+	i := bytes.Index(mo, name[:])
+	if i < 0 {
+		return fmt.Errorf("no __debug_str section header in %s", machoFixture)
+	}
+	copy(mo[i:], zname[:])
+	copy(mo[s.Offset:], binary.BigEndian.AppendUint64([]byte("ZLIB"), 64<<30))
+	fx.zdebugMachO = mo
+	return nil
 }
 
 // hardDeflateZeros returns a raw deflate stream of n MiB of zeros without
@@ -328,6 +401,46 @@ func hardZipBomb(name string, lying bool) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+const hardBoundary = "stacklens-hardening-boundary"
+
+// hardGzipChunkBomb is a chunk-upload request whose one file_gzip part
+// inflates to 64 MiB, far over any chunk size, named by the SHA-1 of what
+// it inflates to so that only the size limit can refuse it.
+func hardGzipChunkBomb(t *testing.T) []byte {
+	t.Helper()
+	const mib = 64
+	stream, err := hardDeflateZeros(mib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := make([]byte, 1<<20)
+	sum := sha1.New()
+	crc := crc32.NewIEEE()
+	for range mib {
+		sum.Write(zero)
+		crc.Write(zero)
+	}
+	var gz bytes.Buffer
+	gz.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	gz.Write(stream)
+	gz.Write(binary.LittleEndian.AppendUint32(nil, crc.Sum32()))
+	gz.Write(binary.LittleEndian.AppendUint32(nil, uint32(mib<<20)))
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if err := mw.SetBoundary(hardBoundary); err != nil {
+		t.Fatal(err)
+	}
+	part, err := mw.CreateFormFile("file_gzip", hex.EncodeToString(sum.Sum(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(gz.Bytes())
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return body.Bytes()
 }
 
 // hardZip builds a zip of the given entries, in order.
@@ -433,9 +546,11 @@ func hardDo(t *testing.T, method, url string, header http.Header, body io.Reader
 }
 
 // hardCheckError asserts the error reply shape: one of want, JSON
-// {"error":{"code","message"}}, a message naming the problem (every word
-// of msg, case-insensitively), and a server still alive without panics.
-func hardCheckError(t *testing.T, srv *testenv.Server, status int, body []byte, want []int, msg string) {
+// {"error":{"code","message"}} (Sentry's {"detail": message} alone under
+// /api/0/, the shape sentry-cli prints), a message naming the problem
+// (every word of msg, case-insensitively), and a server still alive
+// without panics.
+func hardCheckError(t *testing.T, srv *testenv.Server, path string, status int, body []byte, want []int, msg string) {
 	t.Helper()
 	if status >= 500 {
 		t.Errorf("status %d (5xx) for bad input: %s", status, body)
@@ -443,7 +558,16 @@ func hardCheckError(t *testing.T, srv *testenv.Server, status int, body []byte, 
 	if !hardContains(want, status) {
 		t.Errorf("status %d, want one of %v: %s", status, want, body)
 	}
-	if status >= 400 {
+	if status >= 400 && strings.HasPrefix(path, "/api/0/") {
+		var eb map[string]any
+		var detail string
+		if err := json.Unmarshal(body, &eb); err != nil || len(eb) != 1 {
+			t.Errorf("Sentry API error body is not {\"detail\": …}: %s", body)
+		} else if detail, _ = eb["detail"].(string); detail == "" {
+			t.Errorf("Sentry API error body has no detail: %s", body)
+		}
+		hardCheckMentions(t, detail, msg)
+	} else if status >= 400 {
 		var eb struct {
 			Error *struct {
 				Code    string `json:"code"`
@@ -453,14 +577,19 @@ func hardCheckError(t *testing.T, srv *testenv.Server, status int, body []byte, 
 		if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" || eb.Error.Message == "" {
 			t.Errorf("error body is not {\"error\":{\"code\",\"message\"}}: %s", body)
 		} else {
-			for _, word := range strings.Fields(msg) {
-				if !strings.Contains(strings.ToLower(eb.Error.Message), strings.ToLower(word)) {
-					t.Errorf("message %q does not mention %q", eb.Error.Message, word)
-				}
-			}
+			hardCheckMentions(t, eb.Error.Message, msg)
 		}
 	}
 	hardCheckAlive(t, srv)
+}
+
+func hardCheckMentions(t *testing.T, message, msg string) {
+	t.Helper()
+	for _, word := range strings.Fields(msg) {
+		if !strings.Contains(strings.ToLower(message), strings.ToLower(word)) {
+			t.Errorf("message %q does not mention %q", message, word)
+		}
+	}
 }
 
 func hardCheckAlive(t *testing.T, srv *testenv.Server) {
@@ -522,14 +651,15 @@ func (r *hardPatternReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// hardBaseline uploads the good artifacts, symbolicates one JS and one
-// native event, checks them against V8 and llvm-symbolizer, and returns the
-// replies a later run must reproduce exactly.
+// hardBaseline is what hardUploadGood stored and got back: the events and
+// the replies a later run must reproduce exactly.
 type hardBaseline struct {
 	jsEvent, nativeEvent []byte
 	jsReply, nativeReply map[string]any
 }
 
+// hardUploadGood uploads the good artifacts, symbolicates one JS and one
+// native event, and checks them against V8 and llvm-symbolizer.
 func hardUploadGood(t *testing.T, srv *testenv.Server, fx *hardFixtures) *hardBaseline {
 	t.Helper()
 	base := srv.URL + "/api/v1/projects/" + hardProject
@@ -648,7 +778,7 @@ func hardRunCases(t *testing.T, srv *testenv.Server, cases []hardCase) {
 				body, length = c.body()
 			}
 			status, reply := hardDo(t, c.method, srv.URL+c.path, c.header, body, length)
-			hardCheckError(t, srv, status, reply, c.want, c.msg)
+			hardCheckError(t, srv, c.path, status, reply, c.want, c.msg)
 			if c.after != nil {
 				c.after(t, status, reply)
 			}
@@ -757,6 +887,31 @@ func hardEventCases(t *testing.T, fx *hardFixtures) []hardCase {
 }
 
 func hardUploadCases(t *testing.T, srv *testenv.Server, fx *hardFixtures, outside string) []hardCase {
+	// sectionBomb symbolicates against a section bomb the server kept: the
+	// parser would then allocate what the section declares.
+	sectionBomb := func(typ string) func(t *testing.T, status int, body []byte) {
+		return func(t *testing.T, status int, body []byte) {
+			if status != http.StatusCreated {
+				return
+			}
+			var metas []struct {
+				DebugID string `json:"debug_id"`
+			}
+			if err := json.Unmarshal(body, &metas); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range metas {
+				ev := hardNativeEvent(fx, m.DebugID)
+				obj(list(obj(ev["debug_meta"])["images"])[0])["type"] = typ
+				b := hardJSON(t, ev)
+				st, reply := hardDo(t, "POST", srv.URL+"/api/v1/projects/zbomb/symbolicate", nil, bytes.NewReader(b), int64(len(b)))
+				if st != http.StatusOK {
+					t.Errorf("symbolicate against the kept bomb: %d %s", st, reply)
+				}
+				hardCheckAlive(t, srv)
+			}
+		}
+	}
 	var cases []hardCase
 	// A truncated object must be refused, not stored: stored, it would
 	// shadow the complete file of the same debug id.
@@ -785,6 +940,28 @@ func hardUploadCases(t *testing.T, srv *testenv.Server, fx *hardFixtures, outsid
 			return &hardPatternReader{prefix: fx.elf[:4096], filler: 0, left: 20 << 20}, 20 << 20
 		}, want: []int{413}},
 
+		hardCase{name: "debug-files zip of 10001 entries", method: "POST", path: hardDbg, body: func() (io.Reader, int64) {
+			var buf bytes.Buffer
+			zw := zip.NewWriter(&buf)
+			for i := range 10001 {
+				if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("e%d", i), Method: zip.Store}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return hardBytes(buf.Bytes())()
+		}, want: []int{400, 413}, msg: "entries"},
+		hardCase{name: "sentry chunk gzip bomb", method: "POST", path: "/api/0/organizations/o/chunk-upload/",
+			header: http.Header{"Content-Type": {"multipart/form-data; boundary=" + hardBoundary}},
+			body:   func() (io.Reader, int64) { return hardBytes(hardGzipChunkBomb(t))() }, want: []int{400, 413}, msg: "chunk"},
+		hardCase{name: "ELF declaring a 1 TiB compressed section", method: "POST", path: "/api/v1/projects/zbomb/debug-files",
+			body: hardBytes(fx.zdebugELF), want: []int{400}, msg: "compressed", after: sectionBomb("elf")},
+		hardCase{name: "ELF with 1 GiB of compressed zeros", method: "POST", path: "/api/v1/projects/zbomb/debug-files",
+			body: hardBytes(fx.zdebugRealELF), want: []int{400}, msg: "compressed", after: sectionBomb("elf")},
+		hardCase{name: "Mach-O declaring a 64 GiB compressed section", method: "POST", path: "/api/v1/projects/zbomb/debug-files",
+			body: hardBytes(fx.zdebugMachO), want: []int{400}, msg: "compressed", after: sectionBomb("macho")},
 		hardCase{name: "bundle zip bomb", method: "POST", path: hardBndl + "?release=bomb", body: hardBytes(fx.bomb), want: []int{400, 413}},
 		hardCase{name: "bundle lying zip bomb", method: "POST", path: hardBndl + "?release=bomb", body: hardBytes(fx.lyingBomb), want: []int{400, 413}},
 		hardCase{name: "bundle whose manifest is a bomb", method: "POST", path: hardBndl + "?release=bomb", body: func() (io.Reader, int64) {
@@ -882,11 +1059,36 @@ func hardMapCases(t *testing.T, srv *testenv.Server, fx *hardFixtures) []hardCas
 	return cases
 }
 
-func hardTraversalCases(t *testing.T, fx *hardFixtures) []hardCase {
+func hardTraversalCases(t *testing.T, srv *testenv.Server, fx *hardFixtures) []hardCase {
 	js := hardString("var a=1;")
 	noPanicList := func(t *testing.T, status int, body []byte) {
 		if status == 200 && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
 			t.Errorf("a listing must be a JSON list: %s", body)
+		}
+	}
+	// roundTrip lists the release a stored file names: it must be there
+	// under exactly that name, and a release of the same name with its
+	// dots escaped must not alias it.
+	roundTrip := func(release string) func(t *testing.T, status int, body []byte) {
+		return func(t *testing.T, status int, body []byte) {
+			if status != http.StatusCreated {
+				return
+			}
+			st, reply := hardDo(t, "GET", srv.URL+"/api/v1/projects/p/releases/"+hardEscapeAll(release)+"/files", nil, nil, 0)
+			var recs []struct {
+				Release string `json:"release"`
+				URL     string `json:"url"`
+			}
+			if err := json.Unmarshal(reply, &recs); st != 200 || err != nil || len(recs) != 1 || recs[0].Release != release {
+				t.Errorf("release %q lists as %d %s", release, st, reply)
+			}
+			// The release literally named like the key component of this
+			// one ("%2E%2E" for "..") is another release.
+			alias := strings.NewReplacer(".", "%2E", "/", "%2F", "\x00", "%00").Replace(release)
+			st, reply = hardDo(t, "GET", srv.URL+"/api/v1/projects/p/releases/"+hardEscapeAll(alias)+"/files", nil, nil, 0)
+			if st == 200 && !bytes.Equal(bytes.TrimSpace(reply), []byte("[]")) {
+				t.Errorf("release %q aliases its escaped form: %s", release, reply)
+			}
 		}
 	}
 	return []hardCase{
@@ -897,13 +1099,16 @@ func hardTraversalCases(t *testing.T, fx *hardFixtures) []hardCase {
 		{name: "project too long", method: "GET", path: "/api/v1/projects/" + strings.Repeat("a", 65) + "/debug-files", want: []int{400}, msg: "project"},
 		{name: "project with NUL", method: "GET", path: "/api/v1/projects/a%00b/debug-files", want: []int{400}, msg: "project"},
 		{name: "project literal ..", method: "GET", path: "/api/v1/projects/../debug-files", want: []int{301, 307, 308, 400, 404}},
-		{name: "release ..", method: "PUT", path: hardFile + "?release=..&url=~/a.js", body: js, want: []int{400}, msg: "release"},
-		{name: "release ../../x", method: "PUT", path: hardFile + "?release=../../../x&url=~/a.js", body: js, want: []int{400}, msg: "release"},
+		// Release and dist names are escaped into one key component
+		// (blobstore.KeyPart), so "..", "/" and NUL are plain names: kept
+		// under exactly that name, never a path. The stray-file check of
+		// the sandbox catches any escape.
+		{name: "release ..", method: "PUT", path: hardFile + "?release=..&url=~/a.js", body: js, want: []int{201, 400}, after: roundTrip("..")},
+		{name: "release ../../x", method: "PUT", path: hardFile + "?release=../../../x&url=~/a.js", body: js, want: []int{201, 400}, after: roundTrip("../../../x")},
 		{name: "release with slash", method: "PUT", path: hardFile + "?release=a/b&url=~/a.js", body: js, want: []int{201, 400}},
-		{name: "release %2e%2e listed", method: "GET", path: "/api/v1/projects/p/releases/%2e%2e/files", want: []int{400}, msg: "release"},
-		{name: "release %2F listed", method: "GET", path: "/api/v1/projects/p/releases/..%2F..%2F..%2Fetc/files", want: []int{400, 404}},
-		{name: "release with NUL", method: "PUT", path: hardFile + "?release=a%00b&url=~/a.js", body: js, want: []int{400}},
-		{name: "dist ..", method: "PUT", path: hardFile + "?release=1.0&dist=..&url=~/a.js", body: js, want: []int{400}, msg: "dist"},
+		{name: "release %2F listed", method: "GET", path: "/api/v1/projects/p/releases/..%2F..%2F..%2Fetc/files", want: []int{200, 400, 404}, after: noPanicList},
+		{name: "release with NUL", method: "PUT", path: hardFile + "?release=a%00b&url=~/a.js", body: js, want: []int{201, 400}, after: roundTrip("a\x00b")},
+		{name: "dist ..", method: "PUT", path: hardFile + "?release=dist-trav&dist=..&url=~/a.js", body: js, want: []int{201, 400}},
 		{name: "url ~/../../etc/passwd", method: "PUT", path: hardFile + "?release=trav&url=~/../../etc/passwd", body: js, want: []int{201, 400}},
 		{name: "url file:///etc/passwd", method: "PUT", path: hardFile + "?release=trav&url=file:///etc/passwd", body: js, want: []int{201, 400}},
 		{name: "debug_id traversal in upload", method: "PUT", path: hardFile + "?url=~/a.js&debug_id=../../../../x", body: js, want: []int{400}, msg: "debug"},
@@ -926,7 +1131,17 @@ func hardTraversalCases(t *testing.T, fx *hardFixtures) []hardCase {
 	}
 }
 
-// hardWalkOutside fails if anything appeared in dir other than the names
+// hardEscapeAll percent-encodes every byte, so that no client or mux step
+// cleans or reinterprets a path segment.
+func hardEscapeAll(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		fmt.Fprintf(&b, "%%%02X", s[i])
+	}
+	return b.String()
+}
+
+// hardCheckNothingOutside fails if anything appeared in dir other than the names
 // it held before: every traversal attempt must stay inside the store.
 func hardCheckNothingOutside(t *testing.T, sandbox string, allowed ...string) {
 	t.Helper()
@@ -938,6 +1153,25 @@ func hardCheckNothingOutside(t *testing.T, sandbox string, allowed ...string) {
 		if !hardContainsString(allowed, e.Name()) {
 			t.Errorf("a request wrote outside the data directory: %s", filepath.Join(sandbox, e.Name()))
 		}
+	}
+}
+
+// hardCheckNoPwned fails if a file named after a traversal entry exists
+// anywhere under dir: stored objects are named by hashes and escaped keys,
+// never by a name taken from a zip.
+func hardCheckNoPwned(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(d.Name(), "pwned") {
+			t.Errorf("a zip entry name became a file: %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -964,11 +1198,11 @@ func TestHardeningFilesystem(t *testing.T) {
 	t.Run("events", func(t *testing.T) { hardRunCases(t, srv, hardEventCases(t, fx)) })
 	t.Run("uploads", func(t *testing.T) { hardRunCases(t, srv, hardUploadCases(t, srv, fx, sandbox)) })
 	t.Run("sourcemaps", func(t *testing.T) { hardRunCases(t, srv, hardMapCases(t, srv, fx)) })
-	t.Run("traversal", func(t *testing.T) { hardRunCases(t, srv, hardTraversalCases(t, fx)) })
+	t.Run("traversal", func(t *testing.T) { hardRunCases(t, srv, hardTraversalCases(t, srv, fx)) })
 	t.Run("corrupted ELF", func(t *testing.T) { hardCorruptedELF(t, srv, fx) })
 
 	hardCheckNothingOutside(t, sandbox, "data")
-	hardCheckNothingOutside(t, data, "objects", "tmp")
+	hardCheckNoPwned(t, sandbox)
 	hardCheckUnchanged(t, srv, base)
 	hardCheckAlive(t, srv)
 }
@@ -993,7 +1227,7 @@ func hardCorruptedELF(t *testing.T, srv *testenv.Server, fx *hardFixtures) {
 			bad[pos] ^= byte(1 + rng.IntN(255))
 		}
 		status, body := hardDo(t, "POST", srv.URL+"/api/v1/projects/flip/debug-files", nil, bytes.NewReader(bad), int64(len(bad)))
-		hardCheckError(t, srv, status, body, []int{201, 400}, "")
+		hardCheckError(t, srv, "/api/v1/projects/flip/debug-files", status, body, []int{201, 400}, "")
 		if status != http.StatusCreated {
 			continue
 		}
@@ -1021,7 +1255,9 @@ func hardCorruptedELF(t *testing.T, srv *testenv.Server, fx *hardFixtures) {
 func TestHardeningAuth(t *testing.T) {
 	fx := hardFixture(t)
 	tokens := `[{"token":"up-p","scope":"upload","project":"p"},{"token":"sym-p","scope":"symbolicate","project":"p"},{"token":"sym-other","scope":"symbolicate","project":"other"},{"token":"admin","scope":"admin","project":"*"}]`
-	srv := testenv.StartServerWithEnv(t, []string{"STACKLENS_TOKENS=" + tokens}, append(hardLimits[:len(hardLimits)-2:len(hardLimits)-2], "--request-timeout", "2s", "--upload-timeout", "3s")...)
+	// Short time limits (the later flag wins) keep the slow-body cases short.
+	args := append(append([]string{}, hardLimits...), "--request-timeout", "2s", "--upload-timeout", "3s")
+	srv := testenv.StartServerWithEnv(t, []string{"STACKLENS_TOKENS=" + tokens}, args...)
 	auth := func(v string) http.Header { return http.Header{"Authorization": {v}} }
 	event := hardString(`{"platform":"native","stacktrace":{"frames":[]}}`)
 	cases := []hardCase{
@@ -1033,7 +1269,6 @@ func TestHardeningAuth(t *testing.T) {
 		{name: "token with trailing junk", method: "POST", path: hardSym, header: auth("Bearer sym-p extra"), body: event, want: []int{401}},
 		{name: "token prefix", method: "POST", path: hardSym, header: auth("Bearer sym-"), body: event, want: []int{401}},
 		{name: "very long token", method: "POST", path: hardSym, header: auth("Bearer " + strings.Repeat("a", 16<<10)), body: event, want: []int{401}},
-		{name: "token with control bytes", method: "POST", path: hardSym, header: auth("Bearer sym\x01p"), body: event, want: []int{400, 401}},
 		{name: "two authorization headers", method: "POST", path: hardSym, header: http.Header{"Authorization": {"Bearer nope", "Bearer sym-p"}}, body: event, want: []int{400, 401}},
 		{name: "upload token symbolicates", method: "POST", path: hardSym, header: auth("Bearer up-p"), body: event, want: []int{403}, msg: "symbolicate"},
 		{name: "symbolicate token uploads", method: "POST", path: hardDbg, header: auth("Bearer sym-p"), body: hardBytes(fx.elf), want: []int{403}, msg: "upload"},
@@ -1079,7 +1314,7 @@ func hardSlowloris(t *testing.T, srv *testenv.Server, path, token string, limit 
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	t.Logf("reply after %s: %d %s", elapsed, resp.StatusCode, body)
-	hardCheckError(t, srv, resp.StatusCode, body, []int{400, 408}, "")
+	hardCheckError(t, srv, "/api/v1/", resp.StatusCode, body, []int{400, 408}, "timeout")
 	if elapsed < limit/2 {
 		t.Errorf("replied after %s, before the body could have timed out", elapsed)
 	}
@@ -1101,7 +1336,7 @@ func TestHardeningS3(t *testing.T) {
 			cases = append(cases, c)
 		}
 	}
-	for _, c := range hardTraversalCases(t, fx) {
+	for _, c := range hardTraversalCases(t, srv, fx) {
 		if strings.HasPrefix(c.name, "release") || strings.HasPrefix(c.name, "url") || strings.HasPrefix(c.name, "debug_id") {
 			cases = append(cases, c)
 		}

@@ -45,7 +45,6 @@ func llvmSymbolize(t testing.TB, obj string, addrs []uint64) [][]llvmFrame {
 	return res
 }
 
-
 // crashBuild is one way of building testdata/native/crash/crash.cpp.
 type crashBuild struct {
 	name string
@@ -225,4 +224,3 @@ func checkNativeEvent(t *testing.T, event, res map[string]any, exe, truthObj str
 		}
 	}
 }
-

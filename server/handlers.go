@@ -189,6 +189,10 @@ func (s *Server) symbolicate(w http.ResponseWriter, r *http.Request, project str
 		if errors.Is(err, io.EOF) {
 			return badRequest("empty request body: want a Sentry event JSON object")
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The socket error names addresses; say only what happened.
+			return &requestError{status: http.StatusRequestTimeout, code: "timeout", msg: "timeout: the request body did not arrive within the time limit"}
+		}
 		return badRequest("request body is not valid JSON: %v", err)
 	}
 	event, ok := v.(map[string]any)

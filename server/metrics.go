@@ -76,3 +76,45 @@ func (s *Server) RegisterCacheStats(name string, stats func() cache.Stats) error
 	}
 	return nil
 }
+
+// RegisterMemoryLayerStats exports the counters of an in-memory cache that
+// reports no events of its own (it takes no cache.Observer) as layer
+// "memory" of the series cache.Metrics exports, so that both can live on
+// one registry: same names, same label names (cache, layer), same help.
+// stats is called at every scrape. A component whose caches take
+// observers of cache.Metrics needs none of this.
+func (s *Server) RegisterMemoryLayerStats(name string, stats func() cache.Stats) error {
+	return s.registry.Register(&memoryLayerCollector{name: name, stats: stats})
+}
+
+// memoryLayerCollector is unchecked (it describes nothing): the
+// registry's descriptor checks would see its series as duplicates of
+// cache.Metrics' vectors, which they extend with other label values. The
+// help texts must be cache.Metrics' (a gather fails on two helps for one
+// name); TestServeCacheMetricsAndRestart scrapes both together.
+type memoryLayerCollector struct {
+	name  string
+	stats func() cache.Stats
+}
+
+func (c *memoryLayerCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *memoryLayerCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	labels := []string{"cache", "layer"}
+	for _, m := range []struct {
+		name, help string
+		typ        prometheus.ValueType
+		v          int64
+	}{
+		{"stacklens_cache_hits_total", "Look-ups answered by the layer.", prometheus.CounterValue, st.Hits},
+		{"stacklens_cache_misses_total", "Look-ups the layer could not answer.", prometheus.CounterValue, st.Misses},
+		{"stacklens_cache_load_errors_total", "Loads (parse, mapping, download, build) that failed.", prometheus.CounterValue, st.LoadErrors},
+		{"stacklens_cache_evictions_total", "Entries dropped to stay within the layer's budget.", prometheus.CounterValue, st.Evictions},
+		{"stacklens_cache_bytes", "Bytes held by the layer.", prometheus.GaugeValue, st.Bytes},
+		{"stacklens_cache_entries", "Entries held by the layer.", prometheus.GaugeValue, st.Entries},
+	} {
+		desc := prometheus.NewDesc(m.name, m.help, labels, nil)
+		ch <- prometheus.MustNewConstMetric(desc, m.typ, float64(m.v), c.name, "memory")
+	}
+}

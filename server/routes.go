@@ -86,9 +86,10 @@ func (s *Server) sentryAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		principal, err := s.auth.Authenticate(r)
 		if err != nil {
-			// sentry-cli prints "detail"; the rest of the API reads "error".
-			status, code := classify(err)
-			body, _ := json.Marshal(map[string]any{"detail": err.Error(), "error": ErrorDetail{Code: code, Message: err.Error()}})
+			// Sentry's API answers {"detail": …}; sentry-cli prints that
+			// string as the reason, but dumps any other shape raw.
+			status, _ := classify(err)
+			body, _ := json.Marshal(map[string]string{"detail": err.Error()})
 			writeBody(w, status, body)
 			return
 		}

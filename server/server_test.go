@@ -15,6 +15,19 @@ import (
 	"github.com/stacklens/stacklens/server/auth"
 )
 
+// checkSentryError asserts a Sentry-API error: {"detail": message} and
+// nothing else, the shape sentry-cli prints as the reason.
+func checkSentryError(t *testing.T, r reply, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(r.body, &e); err != nil || len(e) != 1 || e["detail"] == "" || e["detail"] == nil {
+		t.Errorf("error body %q is not {\"detail\": …}", r.body)
+	}
+}
+
 // checkError asserts the reply is the JSON error shape with status and code.
 func checkError(t *testing.T, r reply, status int, code string) {
 	t.Helper()
@@ -26,7 +39,6 @@ func checkError(t *testing.T, r reply, status int, code string) {
 	}
 	var e struct {
 		ErrorBody
-		Detail string `json:"detail"` // only on /api/0/, for sentry-cli
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
@@ -320,7 +332,11 @@ func TestAuthScopes(t *testing.T) {
 			r := ts.do(t, tc.c.method, tc.c.path, tc.token, strings.NewReader(tc.c.body))
 			switch tc.status {
 			case 401:
-				if tc.c != sentryCall && r.header.Get("WWW-Authenticate") == "" {
+				if tc.c == sentryCall {
+					checkSentryError(t, r, 401)
+					return
+				}
+				if r.header.Get("WWW-Authenticate") == "" {
 					t.Error("401 without a WWW-Authenticate header")
 				}
 				checkError(t, r, 401, "unauthorized")

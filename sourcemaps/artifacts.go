@@ -2,9 +2,16 @@ package sourcemaps
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/stacklens/stacklens/cache"
 	"github.com/stacklens/stacklens/sourcemaps/mapping"
+	"github.com/stacklens/stacklens/storage"
 )
 
 // textFile is a loaded minified file or original source, ready for context
@@ -63,11 +70,158 @@ func (s *Service) loadMap(ctx context.Context, key string, read func(ctx context
 	return r.m, r.err
 }
 
+// loadMapBlob returns the parsed map stored in blob sha through the
+// derived-index chain: memory, then the disk cache, then the shared object
+// store, and only then a read and parse of the blob. A map that does not
+// parse is remembered in memory (the error, not an index).
 func (s *Service) loadMapBlob(ctx context.Context, sha string) (*mapping.Map, error) {
-	return s.loadMap(ctx, sha, func(ctx context.Context) ([]byte, error) {
-		return s.blobs.ReadBlob(ctx, sha, s.cfg.MaxArtifactSize)
+	if err, ok := s.badMaps.Get(sha); ok {
+		return nil, err
+	}
+	return s.maps.Get(ctx, sha, func(ctx context.Context) (*mapping.Map, int64, error) {
+		data, err := s.blobs.ReadBlob(ctx, sha, s.cfg.MaxArtifactSize)
+		if err != nil {
+			return nil, 0, err // a storage failure is not cached
+		}
+		m, err := mapping.Parse(data)
+		if err != nil {
+			s.badMaps.Add(sha, err, int64(len(err.Error()))+64)
+			return nil, 0, err
+		}
+		return m, m.SizeBytes(), nil
 	})
 }
+
+// lookupRecord reads the record at key through the record caches: records
+// found are kept for RecordTTL, keys not found for NegativeTTL. A storage
+// failure is returned and not cached. found is false when there is no
+// record.
+func (s *Service) lookupRecord(ctx context.Context, key string) (*FileRecord, error) {
+	if s.records != nil {
+		if rec, ok := s.records.get(key); ok {
+			return &rec, nil
+		}
+	}
+	if s.missing != nil && s.missing.Has(key) {
+		return nil, nil
+	}
+	// Epochs first: an upload landing during the read must not be
+	// shadowed by the stale answer.
+	var negEpoch, recEpoch uint64
+	if s.missing != nil {
+		negEpoch = s.missing.Epoch()
+	}
+	if s.records != nil {
+		recEpoch = s.records.epoch()
+	}
+	var rec FileRecord
+	if err := s.blobs.GetRecord(ctx, key, &rec); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			if s.missing != nil {
+				s.missing.AddSince(key, negEpoch)
+			}
+			return nil, nil
+		}
+		return nil, err
+	}
+	if s.records != nil {
+		s.records.addSince(key, rec, recEpoch)
+	}
+	return &rec, nil
+}
+
+// invalidateProject forgets every cached record look-up of project: an
+// upload just changed what they would find.
+func (s *Service) invalidateProject(project string) {
+	prefix := projectPrefix(project)
+	if s.missing != nil {
+		s.missing.InvalidatePrefix(prefix)
+	}
+	if s.records != nil {
+		s.records.invalidatePrefix(prefix)
+	}
+}
+
+// recordCache keeps records found for a TTL, bounded by entries, with the
+// same epoch rule as cache.Negative (see AddSince there).
+type recordCache struct {
+	ttl      time.Duration
+	now      func() time.Time
+	observer cache.Observer
+
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, cachedRecord]
+	gen uint64
+}
+
+type cachedRecord struct {
+	rec     FileRecord
+	expires time.Time
+}
+
+func newRecordCache(ttl time.Duration, entries int, observer cache.Observer) *recordCache {
+	l, err := simplelru.NewLRU[string, cachedRecord](max(entries, 1), nil)
+	if err != nil {
+		panic(err) // only for a size <= 0, excluded above
+	}
+	if observer == nil {
+		observer = nopObserver{}
+	}
+	return &recordCache{ttl: ttl, now: time.Now, observer: observer, lru: l}
+}
+
+func (c *recordCache) get(key string) (FileRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Get(key)
+	if ok && !c.now().Before(e.expires) {
+		c.lru.Remove(key)
+		ok = false
+	}
+	if ok {
+		c.observer.Hit()
+	} else {
+		c.observer.Miss()
+	}
+	return e.rec, ok
+}
+
+func (c *recordCache) epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *recordCache) addSince(key string, rec FileRecord, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != epoch {
+		return
+	}
+	c.lru.Add(key, cachedRecord{rec: rec, expires: c.now().Add(c.ttl)})
+	c.observer.Size(0, int64(c.lru.Len()))
+}
+
+func (c *recordCache) invalidatePrefix(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, k := range c.lru.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			c.lru.Remove(k)
+		}
+	}
+	c.observer.Size(0, int64(c.lru.Len()))
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Hit()                        {}
+func (nopObserver) Miss()                       {}
+func (nopObserver) Loaded(time.Duration, error) {}
+func (nopObserver) Evicted(int64)               {}
+func (nopObserver) Corrupt()                    {}
+func (nopObserver) Size(int64, int64)           {}
 
 // sourceLines returns source i of a map's sourcesContent as lines, split
 // once per process.

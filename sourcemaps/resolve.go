@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/stacklens/stacklens/sourcemaps/mapping"
-	"github.com/stacklens/stacklens/storage"
 )
 
 // module is one minified file (one abs_path) of a stack, with everything
@@ -219,15 +218,11 @@ func (r *stackResolver) where() string {
 }
 
 func (r *stackResolver) getRecord(ctx context.Context, key string) (*FileRecord, error) {
-	var rec FileRecord
-	if err := r.s.blobs.GetRecord(ctx, key, &rec); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil
-		}
+	rec, err := r.s.lookupRecord(ctx, key)
+	if err != nil {
 		r.s.logger.Warn("sourcemaps: reading record", "key", key, "err", err)
-		return nil, err
 	}
-	return &rec, nil
+	return rec, err
 }
 
 // debugIDFor finds the debug ID of the file at abs: debug_meta's code_file

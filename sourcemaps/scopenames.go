@@ -8,30 +8,29 @@ import (
 	"github.com/stacklens/stacklens/sourcemaps/scopes"
 )
 
-// scopeResult caches a parse failure too: a file our parser cannot read is
-// tried once, then named by the fallbacks.
-type scopeResult struct {
-	idx *scopes.Index
-	err error
-}
-
-func (s *Service) loadScopes(ctx context.Context, mod *module) *scopes.Index {
+// loadScopes returns the function scopes of the module's minified file
+// through the derived-index chain ("js-scopes"); nil when there is no
+// minified file or our parser cannot read it (that failure is stored too:
+// a file is tried once).
+func (s *Service) loadScopes(ctx context.Context, mod *module) *scopeTable {
 	if mod.text == nil || mod.minified == nil {
 		return nil
 	}
-	sha := mod.minified.SHA256
-	v, err := s.parsed.GetOrLoad(ctx, "scopes:"+sha, func(context.Context) (any, int64, error) {
+	t, err := s.scopeIdx.Get(ctx, mod.minified.SHA256, func(context.Context) (*scopeTable, int64, error) {
 		idx, err := scopes.Parse([]byte(mod.text.lines.text))
 		if err != nil {
 			s.logger.Info("sourcemaps: minified file not parsable for function names", "url", mod.minified.URL, "err", err)
-			return &scopeResult{err: err}, 64, nil
+			t := &scopeTable{failed: true}
+			t.finish()
+			return t, t.size, nil
 		}
-		return &scopeResult{idx: idx}, idx.SizeBytes(), nil
+		t := newScopeTable(idx)
+		return t, t.size, nil
 	})
-	if err != nil {
+	if err != nil || t.failed {
 		return nil
 	}
-	return v.(*scopeResult).idx
+	return t
 }
 
 // functionNameAt names the original function enclosing a minified

@@ -3,8 +3,11 @@ package sourcemaps
 import (
 	"flag"
 	"log/slog"
+	"time"
 
 	"github.com/stacklens/stacklens/cache"
+	"github.com/stacklens/stacklens/sourcemaps/mapping"
+	"github.com/stacklens/stacklens/storage"
 	"github.com/stacklens/stacklens/storage/blobstore"
 )
 
@@ -19,6 +22,19 @@ type Config struct {
 	MaxBundleSize int64
 	// MaxBundleFiles bounds the number of entries in an artifact bundle.
 	MaxBundleFiles int64
+	// NegativeTTL is how long a record look-up that found nothing (no
+	// artifact for this debug ID / release URL) is remembered. An upload
+	// to the project on this replica forgets them at once; other replicas
+	// see it when the entry expires. Negative disables the cache.
+	NegativeTTL time.Duration
+	// RecordTTL is how long a record found is remembered, sparing the
+	// object-store round trips of a stack whose artifacts are already in
+	// memory. Re-uploads on this replica replace them at once; other
+	// replicas may serve the previous record for up to RecordTTL.
+	// Negative disables the cache.
+	RecordTTL time.Duration
+	// RecordCacheEntries bounds each record cache (found and not found).
+	RecordCacheEntries int
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -28,6 +44,11 @@ func DefaultConfig() Config {
 		MaxArtifactSize: 256 << 20,
 		MaxBundleSize:   1 << 30,
 		MaxBundleFiles:  20000,
+		NegativeTTL:     30 * time.Second,
+		RecordTTL:       10 * time.Second,
+		// A record is ~0.5 KiB: 100k of them stay well under the budget of
+		// the parsed artifacts.
+		RecordCacheEntries: 100000,
 	}
 }
 
@@ -49,6 +70,18 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 		"largest total decompressed size of an artifact bundle, in bytes")
 	f.Int64Var(&c.MaxBundleFiles, "sourcemaps.max-bundle-files", def(c.MaxBundleFiles, d.MaxBundleFiles),
 		"most files accepted in one artifact bundle")
+	defDur := func(v, dv time.Duration) time.Duration {
+		if v != 0 {
+			return v
+		}
+		return dv
+	}
+	f.DurationVar(&c.NegativeTTL, "sourcemaps.negative-ttl", defDur(c.NegativeTTL, d.NegativeTTL),
+		"how long \"no artifact for this debug ID / URL\" is remembered; an upload on another replica is seen after at most this (negative: off)")
+	f.DurationVar(&c.RecordTTL, "sourcemaps.record-ttl", defDur(c.RecordTTL, d.RecordTTL),
+		"how long artifact records found are remembered; a re-upload on another replica is seen after at most this (negative: off)")
+	f.IntVar(&c.RecordCacheEntries, "sourcemaps.record-cache-entries", max(c.RecordCacheEntries, 0),
+		"most records (found, and not found) remembered each (0: default)")
 }
 
 func (c Config) withDefaults() Config {
@@ -65,8 +98,45 @@ func (c Config) withDefaults() Config {
 	if c.MaxBundleFiles <= 0 {
 		c.MaxBundleFiles = d.MaxBundleFiles
 	}
+	if c.NegativeTTL == 0 {
+		c.NegativeTTL = d.NegativeTTL
+	}
+	if c.RecordTTL == 0 {
+		c.RecordTTL = d.RecordTTL
+	}
+	if c.RecordCacheEntries <= 0 {
+		c.RecordCacheEntries = d.RecordCacheEntries
+	}
 	return c
 }
+
+// Option configures a Service beyond its Config: the shared cache layers
+// a server hands to every component.
+type Option func(*options)
+
+type options struct {
+	disk    *cache.Disk
+	metrics *cache.Metrics
+	shared  storage.Bucket
+}
+
+// WithDiskCache keeps derived indexes of source maps (format
+// "sourcemap-index") and of minified files' function scopes ("js-scopes")
+// in disk, memory-mapped, so a restart does not parse again. The Disk may
+// be shared with other components.
+func WithDiskCache(disk *cache.Disk) Option { return func(o *options) { o.disk = disk } }
+
+// WithMetrics reports the caches on m: cache="sourcemaps" (parsed maps:
+// memory, disk, store, build layers), "sourcemaps-scopes" (the same for
+// scope indexes), "sourcemaps-files" (minified files and source line
+// indexes: memory) and "sourcemaps-records" (record look-ups: memory for
+// records found, negative for those not found).
+func WithMetrics(m *cache.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithSharedIndexes reads derived indexes from, and writes those it builds
+// back to, bucket under derived/<format>/<version>/<sha256>, so that
+// another replica over the same bucket does not parse again.
+func WithSharedIndexes(bucket storage.Bucket) Option { return func(o *options) { o.shared = bucket } }
 
 // Service stores JS artifacts and resolves JS stack traces against them.
 // Safe for concurrent use.
@@ -74,26 +144,101 @@ type Service struct {
 	cfg    Config
 	blobs  *blobstore.Store
 	logger *slog.Logger
-	// parsed holds ready-to-query artifacts keyed by kind + blob sha256:
-	// one byte budget shared by maps, texts and scope indexes.
+	// parsed holds minified files, source line indexes and inline maps,
+	// keyed by kind + blob sha256.
 	parsed *cache.Memory[any]
+	// maps and scopeIdx are the derived-index chains (memory → disk →
+	// object store → parse) of source maps and minified files' scopes.
+	maps     *cache.Derived[*mapping.Map]
+	mapMem   *cache.Memory[*mapping.Map]
+	scopeIdx *cache.Derived[*scopeTable]
+	scopeMem *cache.Memory[*scopeTable]
+	// badMaps remembers maps that do not parse (not derived: a few bytes
+	// of error each, and the upload was accepted by a lenient bundle).
+	badMaps *cache.Memory[error]
+	records *recordCache
+	missing *cache.Negative // nil when NegativeTTL < 0
 }
 
 var _ Uploader = (*Service)(nil)
 
 // New returns a Service over blobs. A zero Config field takes its default.
-func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger) *Service {
+// Without options every cache is in memory only.
+func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg = cfg.withDefaults()
-	return &Service{
-		cfg:    cfg,
-		blobs:  blobs,
-		logger: logger,
-		parsed: cache.NewMemory[any](cfg.CacheBytes),
+	var o options
+	for _, f := range opts {
+		f(&o)
 	}
+	cfg = cfg.withDefaults()
+	memOpts := func(name string) []cache.MemoryOption {
+		if o.metrics == nil {
+			return nil
+		}
+		return []cache.MemoryOption{cache.WithObserver(o.metrics.Observer(name, "memory"))}
+	}
+	derivedOpts := func(name string) []cache.DerivedOption {
+		if o.metrics == nil {
+			return nil
+		}
+		return []cache.DerivedOption{cache.WithDerivedMetrics(o.metrics, name)}
+	}
+	// One budget, split by what dominates it: parsed maps are the
+	// largest artifacts and the most reused.
+	s := &Service{
+		cfg:      cfg,
+		blobs:    blobs,
+		logger:   logger,
+		parsed:   cache.NewMemory[any](cfg.CacheBytes/4, memOpts("sourcemaps-files")...),
+		mapMem:   cache.NewMemory[*mapping.Map](cfg.CacheBytes/2, memOpts("sourcemaps")...),
+		scopeMem: cache.NewMemory[*scopeTable](cfg.CacheBytes/4, memOpts("sourcemaps-scopes")...),
+		badMaps:  cache.NewMemory[error](1 << 20),
+	}
+	s.maps = cache.NewDerived[*mapping.Map](mapping.IndexCodec{}, s.mapMem, o.disk, o.shared, logger, derivedOpts("sourcemaps")...)
+	s.scopeIdx = cache.NewDerived[*scopeTable](scopeCodec{}, s.scopeMem, o.disk, o.shared, logger, derivedOpts("sourcemaps-scopes")...)
+	var recObs, negObs cache.Observer
+	if o.metrics != nil {
+		recObs = o.metrics.Observer("sourcemaps-records", "memory")
+		negObs = o.metrics.Observer("sourcemaps-records", "negative")
+	}
+	if cfg.RecordTTL > 0 {
+		s.records = newRecordCache(cfg.RecordTTL, cfg.RecordCacheEntries, recObs)
+	}
+	if cfg.NegativeTTL > 0 {
+		s.missing = cache.NewNegative(cfg.NegativeTTL, cfg.RecordCacheEntries)
+		s.missing.Observer = negObs
+	}
+	return s
 }
 
-// CacheStats reports the parsed-artifact cache's counters (for metrics).
-func (s *Service) CacheStats() cache.Stats { return s.parsed.Stats() }
+// CacheStats reports the in-memory caches' counters summed (for metrics).
+func (s *Service) CacheStats() cache.Stats {
+	var sum cache.Stats
+	for _, st := range []cache.Stats{s.parsed.Stats(), s.mapMem.Stats(), s.scopeMem.Stats()} {
+		sum.Hits += st.Hits
+		sum.Misses += st.Misses
+		sum.Loads += st.Loads
+		sum.LoadErrors += st.LoadErrors
+		sum.Evictions += st.Evictions
+		sum.Bytes += st.Bytes
+		sum.Entries += st.Entries
+		sum.LoadDuration += st.LoadDuration
+	}
+	return sum
+}
+
+// IndexStats reports the derived-index chain of source maps: how many were
+// served from disk or the object store and how many had to be parsed.
+func (s *Service) IndexStats() cache.DerivedStats { return s.maps.Stats() }
+
+// ScopeIndexStats is IndexStats for the scope indexes of minified files.
+func (s *Service) ScopeIndexStats() cache.DerivedStats { return s.scopeIdx.Stats() }
+
+// WaitWriteBack blocks until the derived indexes built so far have been
+// written back to the shared object store (see WithSharedIndexes).
+func (s *Service) WaitWriteBack() {
+	s.maps.Wait()
+	s.scopeIdx.Wait()
+}

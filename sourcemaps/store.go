@@ -215,6 +215,9 @@ func (s *Service) PutFile(ctx context.Context, project string, f FileUpload, bod
 // the debug IDs of minified files uploaded with a source (same bundle), so
 // the source is found through them.
 func (s *Service) putRecords(ctx context.Context, project string, rec FileRecord, extraDebugIDs []string) error {
+	// Whatever happens below, cached look-ups of the project may now be
+	// stale (a record written before a later failure is visible too).
+	defer s.invalidateProject(project)
 	if rec.DebugID != "" {
 		if err := s.blobs.PutRecord(ctx, debugKey(project, rec.DebugID, kindOf(rec.Type)), rec); err != nil {
 			return fmt.Errorf("sourcemaps: recording %s: %w", rec.URL, err)

@@ -269,4 +269,3 @@ func (p *pass) writeErrors() {
 	}
 	p.event["errors"] = existing
 }
-

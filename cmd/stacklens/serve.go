@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stacklens/stacklens/cache"
 	debugstore "github.com/stacklens/stacklens/debugfiles/store"
 	"github.com/stacklens/stacklens/server"
 	"github.com/stacklens/stacklens/server/sentryapi"
@@ -34,7 +36,14 @@ type serveFlags struct {
 	sym    symbolicate.Config
 	sentry sentryapi.Config
 	debug  debugstore.Config
+	// cacheDir and diskCacheSize configure the disk cache of derived
+	// indexes shared by every component.
+	cacheDir      string
+	diskCacheSize server.ByteSize
 }
+
+// defaultDiskCacheSize bounds the disk cache of derived indexes.
+const defaultDiskCacheSize = 10 << 30
 
 func newServeFlags(stderr io.Writer) *serveFlags {
 	f := &serveFlags{fs: newFlagSet("serve", stderr), server: server.DefaultConfig(), js: sourcemaps.DefaultConfig(), sentry: sentryapi.DefaultConfig(), debug: debugstore.DefaultConfig()}
@@ -47,6 +56,9 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	f.s3.RegisterFlags(f.fs)
 	f.js.RegisterFlags(f.fs)
 	f.sentry.RegisterFlags(f.fs)
+	f.diskCacheSize = defaultDiskCacheSize
+	f.fs.StringVar(&f.cacheDir, "cache-dir", "", "`dir`ectory of the disk cache of derived indexes (parsed source maps, scopes, symcaches), memory-mapped; one process per directory (default: DATA/cache)")
+	f.fs.Var(&f.diskCacheSize, "disk-cache-size", "disk budget of --cache-dir (`bytes`, e.g. 10GiB); least recently used files go first")
 	// --max-frames is the one frame limit; the pipeline's own flag for it
 	// would only be a second name for the same thing.
 	copyFlags(f.fs, f.sym.RegisterFlags, "symbolicate.max-frames")
@@ -79,6 +91,12 @@ func copyFlags(dst *flag.FlagSet, register func(*flag.FlagSet), skip ...string) 
 func (f *serveFlags) parse(args []string) error {
 	if err := parseFlags(f.fs, args); err != nil {
 		return err
+	}
+	if f.cacheDir == "" {
+		f.cacheDir = filepath.Join(f.server.DataDir, "cache")
+	}
+	if f.diskCacheSize <= 0 {
+		return &usageError{msg: "--disk-cache-size must be positive"}
 	}
 	if f.fs.NArg() > 0 {
 		return &usageError{msg: fmt.Sprintf("serve takes no arguments, got %q", f.fs.Args())}
@@ -131,7 +149,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer bucket.Close()
 
 	blobs := blobstore.New(bucket, cfg.TempDir())
-	js := sourcemaps.New(f.js, blobs, logger.With("component", "sourcemaps"))
+	// The cache metrics exist before the server (components take their
+	// observers at construction) and join its registry once it does.
+	var cacheCollectors deferredRegisterer
+	cacheMetrics, err := cache.NewMetrics(&cacheCollectors)
+	if err != nil {
+		return err
+	}
+	// One disk cache (one byte budget, one LRU) for the derived indexes of
+	// every component; each writes its own formats into it, and writes
+	// them back to the bucket so other replicas skip the parse.
+	disk, err := cache.OpenDisk(f.cacheDir, int64(f.diskCacheSize), cache.WithDiskObserver(cacheMetrics.Observer("derived", "disk")))
+	if err != nil {
+		return fmt.Errorf("disk cache: %w", err)
+	}
+	defer disk.Close()
+	js := sourcemaps.New(f.js, blobs, logger.With("component", "sourcemaps"),
+		sourcemaps.WithDiskCache(disk), sourcemaps.WithMetrics(cacheMetrics), sourcemaps.WithSharedIndexes(bucket))
 	debugFiles := debugstore.New(f.debug, blobs, logger.With("component", "debugfiles"))
 	deps := server.Deps{
 		Store:        bucket,
@@ -152,15 +186,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := srv.RegisterCacheStats("sourcemaps", js.CacheStats); err != nil {
-		return err
+	for _, c := range cacheCollectors {
+		if err := srv.Registry().Register(c); err != nil {
+			return fmt.Errorf("registering cache metrics: %w", err)
+		}
 	}
-	if err := srv.RegisterCacheStats("debugfiles", debugFiles.CacheStats); err != nil {
+	// debugfiles' memory cache takes no observer yet: its counters are
+	// polled into the same series.
+	if err := srv.RegisterMemoryLayerStats("debugfiles", debugFiles.CacheStats); err != nil {
 		return err
 	}
 	sigctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.ListenAndServe(sigctx)
+}
+
+// deferredRegisterer keeps the collectors registered on it until the real
+// registry exists.
+type deferredRegisterer []prometheus.Collector
+
+func (d *deferredRegisterer) Register(c prometheus.Collector) error {
+	*d = append(*d, c)
+	return nil
+}
+
+func (d *deferredRegisterer) MustRegister(cs ...prometheus.Collector) { *d = append(*d, cs...) }
+
+func (d *deferredRegisterer) Unregister(c prometheus.Collector) bool {
+	for i, x := range *d {
+		if x == c {
+			*d = append((*d)[:i], (*d)[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // staleSpoolAge is how old a spool file must be before startup deletes it:

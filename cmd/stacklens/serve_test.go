@@ -187,7 +187,7 @@ func TestServeWithTokensFromEnv(t *testing.T) {
 		t.Errorf("readyz: %d %s", status, body)
 	}
 	status, body := httpDo(t, "GET", srv.URL+"/metrics", "", nil)
-	for _, want := range []string{`stacklens_cache_bytes{cache="sourcemaps"}`, `stacklens_cache_bytes{cache="debugfiles"}`,
+	for _, want := range []string{`stacklens_cache_bytes{cache="sourcemaps",layer="memory"}`, `stacklens_cache_bytes{cache="debugfiles",layer="memory"}`,
 		`stacklens_http_requests_total{code="401",route="PUT /api/v1/projects/{project}/files"} 2`} {
 		if status != 200 || !bytes.Contains(body, []byte(want)) {
 			t.Errorf("metrics (%d) lack %s", status, want)

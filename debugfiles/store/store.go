@@ -41,7 +41,7 @@ import (
 type Config struct {
 	MaxUploadSize   int64 // bytes of one upload body (raw object or zip)
 	MaxZipEntries   int64 // entries in one zip
-	MaxDecompressed int64 // bytes extracted from one zip, counted as read
+	MaxDecompressed int64 // bytes extracted from one zip, counted as read; also the most the compressed debug sections of one object may declare
 	CacheBytes      int64 // parsed modules kept in memory
 	TempDir         string
 }
@@ -56,7 +56,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Int64Var(&c.MaxUploadSize, "debugfiles.max-upload-size", c.MaxUploadSize, "largest debug-file upload body in bytes")
 	f.Int64Var(&c.MaxZipEntries, "debugfiles.max-zip-entries", c.MaxZipEntries, "most entries in one uploaded zip")
-	f.Int64Var(&c.MaxDecompressed, "debugfiles.max-decompressed", c.MaxDecompressed, "most bytes extracted from one uploaded zip")
+	f.Int64Var(&c.MaxDecompressed, "debugfiles.max-decompressed", c.MaxDecompressed, "most bytes extracted from one uploaded zip, and most bytes the compressed debug sections of one object file may inflate to")
 	f.Int64Var(&c.CacheBytes, "debugfiles.cache-bytes", c.CacheBytes, "memory for parsed debug files")
 	f.StringVar(&c.TempDir, "debugfiles.tmp-dir", c.TempDir, "directory for spooling uploads (default: the system's)")
 }
@@ -148,6 +148,9 @@ func (s *Store) UploadNamed(ctx context.Context, project, name string, body io.R
 	if err != nil {
 		return Report{}, err
 	}
+	if err := s.checkInflated(spool, size); err != nil {
+		return Report{}, fmt.Errorf("%w: %v", debugfiles.ErrInvalidInput, err)
+	}
 	files, err := s.storeObject(ctx, project, path.Base(strings.ReplaceAll(name, "\\", "/")), spool, metas)
 	return Report{Files: files}, err
 }
@@ -193,6 +196,9 @@ func (s *Store) uploadZip(ctx context.Context, project string, f *os.File, size 
 		}
 		budget -= n
 		metas, err := debugfiles.Identify(entry, n)
+		if err == nil {
+			err = s.checkInflated(entry, n)
+		}
 		if err != nil {
 			removeTemp(entry)
 			rep.Skipped = append(rep.Skipped, Skipped{Name: zf.Name, Reason: err.Error()})
@@ -426,6 +432,16 @@ func rank(c []debugfiles.FileMeta) {
 	})
 }
 
+// checkInflated refuses an object whose compressed debug sections declare
+// more than the decompression budget: parsing its DWARF would allocate
+// that much, however small the upload (a zip bomb inside the object).
+func (s *Store) checkInflated(r io.ReaderAt, size int64) error {
+	if n := debugfiles.InflatedSectionBytes(r, size); n > uint64(s.cfg.MaxDecompressed) {
+		return fmt.Errorf("its compressed sections inflate to %d bytes, over the limit of %d", n, s.cfg.MaxDecompressed)
+	}
+	return nil
+}
+
 // retained lets a module report its own memory footprint to the cache.
 type retained interface{ RetainedBytes() int64 }
 
@@ -471,6 +487,10 @@ func (s *Store) open(data []byte, m debugfiles.FileMeta) (debugfiles.Module, err
 		if ra, size, err = machoSlice(r, size, m); err != nil {
 			return nil, err
 		}
+	}
+	// Files stored before uploads were checked are checked here too.
+	if err := s.checkInflated(ra, size); err != nil {
+		return nil, fmt.Errorf("%w: %v", debugfiles.ErrMalformed, err)
 	}
 	mod, err := s.OpenNative(ra, size, m)
 	if err != nil {

@@ -353,9 +353,9 @@ func TestHandlerWithoutPrincipal(t *testing.T) {
 
 func TestDIFAssemble(t *testing.T) {
 	ts := newTestServer(t, Config{ChunkSize: testChunkSize})
-	ts.DIFs.identify = func(data []byte) (debugfiles.FileMeta, error) {
+	ts.DIFs.setIdentify(func(data []byte) (debugfiles.FileMeta, error) {
 		return debugfiles.FileMeta{DebugID: "1560cbc5-2654-fc81-bc4b-437e89e95fb5-0", CodeID: "c5cb6015", Kind: debugfiles.KindELF, Arch: "x86_64", Features: []string{"symtab", "debug"}}, nil
-	}
+	})
 	elf := append([]byte("\x7fELF"), randomBytes(t, 2*testChunkSize)...)
 	elfChunks := splitChunks(elf, testChunkSize)
 	text := []byte("plain text, not an object file")

@@ -143,43 +143,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // status: 401)"), while a body without "detail" is dumped raw with a
 // backtrace; it ignores the extra key.
 func WriteError(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, errorBody{Detail: detail, Error: errorDetail{Code: errorCode(status), Message: detail}})
+	writeJSON(w, status, errorBody{Detail: detail})
 }
 
+// errorBody is Sentry's error shape: sentry-cli prints Detail as the reason
+// and dumps any other shape raw.
 type errorBody struct {
-	Detail string      `json:"detail"`
-	Error  errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// errorCode is the stacklens API's error code for a status (README, Errors).
-func errorCode(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusRequestEntityTooLarge:
-		return "too_large"
-	case http.StatusNotImplemented:
-		return "not_implemented"
-	case http.StatusServiceUnavailable:
-		return "store_unavailable"
-	case http.StatusGatewayTimeout:
-		return "timeout"
-	}
-	if status >= 500 {
-		return "internal"
-	}
-	return "invalid_input"
+	Detail string `json:"detail"`
 }
 
 func writeDetail(w http.ResponseWriter, status int, detail string) { WriteError(w, status, detail) }

@@ -47,7 +47,10 @@ func (f *fakeBundles) PutBundle(ctx context.Context, project, release, dist stri
 	if _, err := r.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return sourcemaps.BundleSummary{}, err
 	}
-	time.Sleep(f.delay)
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	if f.err != nil {
 		return sourcemaps.BundleSummary{}, f.err
 	}
@@ -81,18 +84,48 @@ type fakeDebugFiles struct {
 	delay    time.Duration // to make assembly outlast AssembleWait
 }
 
+// setDelay sets how long uploads take, under the lock: see setIdentify.
+func (f *fakeDebugFiles) setDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// setDelay sets how long bundle uploads take, under the lock: see
+// fakeDebugFiles.setIdentify.
+func (f *fakeBundles) setDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// setIdentify replaces the identify function under the lock: the uploads
+// that call it run in assembly goroutines started by requests of an
+// external sentry-cli process, an ordering the race detector cannot see.
+func (f *fakeDebugFiles) setIdentify(identify func(data []byte) (debugfiles.FileMeta, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.identify = identify
+}
+
 func (f *fakeDebugFiles) Upload(ctx context.Context, project string, body io.Reader) ([]debugfiles.FileMeta, error) {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(f.delay)
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	if !bytes.HasPrefix(data, []byte("\x7fELF")) {
 		return nil, fmt.Errorf("%w: unknown object file format", debugfiles.ErrInvalidInput)
 	}
 	meta := debugfiles.FileMeta{Kind: debugfiles.KindELF, Arch: "x86_64", Features: []string{"symtab"}}
-	if f.identify != nil {
-		if meta, err = f.identify(data); err != nil {
+	f.mu.Lock()
+	identify := f.identify
+	f.mu.Unlock()
+	if identify != nil {
+		if meta, err = identify(data); err != nil {
 			return nil, err
 		}
 	}

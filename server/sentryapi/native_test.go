@@ -141,7 +141,7 @@ func TestCLIDebugFilesUpload(t *testing.T) {
 	}
 
 	ts := newTestServer(t, Config{})
-	ts.DIFs.identify = identifyWithDebugfiles
+	ts.DIFs.setIdentify(identifyWithDebugfiles)
 	res := runCLI(t, dir, ts.URL, "good", "debug-files", "upload", "--org", "o", "--project", "p", "--wait", ".")
 	if res.Err != nil {
 		t.Fatalf("debug-files upload failed: %v", res.Err)
@@ -187,7 +187,7 @@ func TestCLIDebugFilesLargeAndResumed(t *testing.T) {
 			}
 			names := chunkNames(chunks)
 			ts := newTestServer(t, Config{ChunkSize: int64(tc.chunkSize)})
-			ts.DIFs.identify = identifyWithDebugfiles
+			ts.DIFs.setIdentify(identifyWithDebugfiles)
 			for _, i := range tc.preStored {
 				if err := ts.Bucket.Put(t.Context(), chunkKey(names[i]), bytes.NewReader(chunks[i]), int64(len(chunks[i])), storage.PutOptions{}); err != nil {
 					t.Fatal(err)
@@ -266,8 +266,9 @@ func TestCLIPollsBackgroundAssembly(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, Config{AssembleWait: time.Nanosecond})
-			ts.DIFs.identify = identifyWithDebugfiles
-			ts.DIFs.delay, ts.Bundles.delay = 300*time.Millisecond, 300*time.Millisecond
+			ts.DIFs.setIdentify(identifyWithDebugfiles)
+			ts.DIFs.setDelay(300 * time.Millisecond)
+			ts.Bundles.setDelay(300 * time.Millisecond)
 			res := runCLI(t, dir, ts.URL, "good", tc.args...)
 			if res.Err != nil {
 				t.Fatalf("upload failed: %v", res.Err)
@@ -294,9 +295,9 @@ func TestCLIPollsBackgroundAssembly(t *testing.T) {
 func TestCLIDebugFileRejected(t *testing.T) {
 	fx := buildNative(t)
 	ts := newTestServer(t, Config{})
-	ts.DIFs.identify = func([]byte) (debugfiles.FileMeta, error) {
+	ts.DIFs.setIdentify(func([]byte) (debugfiles.FileMeta, error) {
 		return debugfiles.FileMeta{}, fmt.Errorf("%w: no usable sections in this test", debugfiles.ErrUnsupported)
-	}
+	})
 	res := runCLI(t, t.TempDir(), ts.URL, "good", "debug-files", "upload", "--org", "o", "--project", "p", "--wait", fx.Debug)
 	if res.Err == nil {
 		t.Errorf("upload of a refused file succeeded")
