@@ -18,6 +18,10 @@ type segment struct {
 // bytes of index, so a tiny hostile map cannot make Parse allocate gigabytes.
 const maxLinesBase = 1 << 22
 
+// maxEmptyLinesPerSegment is how many generated lines each mapping segment
+// allows beyond maxLinesBase (see builder.toLine).
+const maxEmptyLinesPerSegment = 8
+
 // builder accumulates decoded segments line by line into the flat arrays of
 // a Map. Lines must be appended in non-decreasing order; segments within a
 // line may arrive in any order and are sorted when the line is finished.
@@ -45,6 +49,13 @@ func newBuilder(segHint, maxLines int) *builder {
 func (b *builder) toLine(line int32) error {
 	if int(line) >= b.maxLines {
 		return fmt.Errorf("%w: generated line %d is beyond any plausible size for this map", ErrMalformed, line)
+	}
+	// Every line costs 4 bytes of index but only one ';' of input: a map of
+	// millions of empty lines would multiply its size in memory. Real maps
+	// have mappings on most lines, so empty lines beyond a generous
+	// allowance mark a hostile or broken map.
+	if int(line) > maxLinesBase+maxEmptyLinesPerSegment*len(b.cols) {
+		return fmt.Errorf("%w: %d generated lines for only %d mappings", ErrMalformed, line, len(b.cols))
 	}
 	for b.curLine < line {
 		b.finishLine()

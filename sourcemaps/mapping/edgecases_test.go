@@ -2,7 +2,9 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -134,4 +136,34 @@ func edgeProbePositions(m *Map) [][2]int {
 		}
 	}
 	return positions
+}
+
+// TestEmptyLineFloodIsRejected: 32 MiB of ';' followed by a mapping would
+// need 128 MiB of line index; Parse refuses it without allocating that much,
+// and the same flood with no mapping after it costs nothing.
+func TestEmptyLineFloodIsRejected(t *testing.T) {
+	flood := strings.Repeat(";", 32<<20)
+	parse := func(mappings string) (uint64, error) {
+		data := []byte(`{"version":3,"sources":["a.js"],"names":[],"mappings":"` + mappings + `"}`)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Parse(data)
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc, err
+	}
+	grew, err := parse(flood + "AAAA")
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "generated lines for only") {
+		t.Fatalf("Parse of 32M empty lines then a mapping: %v", err)
+	}
+	if grew > 80<<20 {
+		t.Errorf("Parse allocated %d MiB before refusing", grew>>20)
+	}
+	if grew, err := parse(flood); err != nil || grew > 80<<20 {
+		t.Errorf("32M empty lines alone: %v, %d MiB allocated", err, grew>>20)
+	}
+	// Empty lines between real mappings stay fine.
+	if _, err := parse("AAAA" + strings.Repeat(";", 5000) + "AAAA"); err != nil {
+		t.Errorf("a map with 5000 empty lines: %v", err)
+	}
 }

@@ -33,7 +33,6 @@
 package mapping
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -558,8 +557,20 @@ func (rm *rawMap) mappingsBytes() []byte {
 // segmentBound is an upper bound of the segments in a mappings string
 // (every segment but the last ends in ',' or ';'), so the arrays are sized
 // once; bytes.Count is vectorised and costs well under 1% of decoding.
+// segmentBound counts the non-empty segments of a mappings string, the
+// capacity to reserve: counting separators instead would let a string of
+// empty lines reserve 20 bytes per ';'.
 func segmentBound(mappings []byte) int {
-	return bytes.Count(mappings, []byte{','}) + bytes.Count(mappings, []byte{';'}) + 1
+	n := 0
+	prevSep := true
+	for _, c := range mappings {
+		sep := c == ',' || c == ';'
+		if prevSep && !sep {
+			n++
+		}
+		prevSep = sep
+	}
+	return n
 }
 
 func buildRegularMap(rm *rawMap, a *arena, inputLen int) (*Map, error) {
