@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"testing"
 
@@ -154,6 +155,21 @@ func upload(b *testing.B, s *sourcemaps.Service, min, mapData []byte) {
 
 func resolve(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackRequest) {
 	res := s.ResolveStack(context.Background(), req)
+	check(b, res)
+}
+
+// resolveTimed is resolve labelled with the situation, so that a CPU
+// profile of the benchmark can be cut to the timed requests
+// (go tool pprof -tagfocus situation=c_after_restart).
+func resolveTimed(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackRequest, situation string) {
+	var res sourcemaps.StackResult
+	pprof.Do(context.Background(), pprof.Labels("situation", situation), func(ctx context.Context) {
+		res = s.ResolveStack(ctx, req)
+	})
+	check(b, res)
+}
+
+func check(b *testing.B, res sourcemaps.StackResult) {
 	for i, f := range res.Frames {
 		if f.Status != sourcemaps.StatusSymbolicated {
 			b.Fatalf("frame %d: %s %+v", i, f.Status, res.Problems)
@@ -177,7 +193,7 @@ func BenchmarkFirstRequest(b *testing.B) {
 			r := newReplica(b, bucket, b.TempDir())
 			upload(b, r.svc, min, mapData)
 			b.StartTimer()
-			resolve(b, r.svc, req)
+			resolveTimed(b, r.svc, req, "a_after_upload")
 			b.StopTimer()
 			if st := r.svc.IndexStats(); st.Builds != 1 {
 				b.Fatalf("%d parses", st.Builds)
@@ -194,7 +210,7 @@ func BenchmarkFirstRequest(b *testing.B) {
 		upload(b, r.svc, min, mapData)
 		resolve(b, r.svc, req)
 		for b.Loop() {
-			resolve(b, r.svc, req)
+			resolveTimed(b, r.svc, req, "b_memory_hit")
 		}
 	})
 	b.Run("c_after_restart", func(b *testing.B) {
@@ -208,7 +224,7 @@ func BenchmarkFirstRequest(b *testing.B) {
 			r.close()
 			r = newReplica(b, bucket, dir)
 			b.StartTimer()
-			resolve(b, r.svc, req)
+			resolveTimed(b, r.svc, req, "c_after_restart")
 			b.StopTimer()
 			if st := r.svc.IndexStats(); st.Builds != 0 || st.DiskHits != 1 {
 				b.Fatalf("after restart: %+v", st)
@@ -228,7 +244,7 @@ func BenchmarkFirstRequest(b *testing.B) {
 			r.close()
 			r2 := newReplica(b, bucket, b.TempDir())
 			b.StartTimer()
-			resolve(b, r2.svc, req)
+			resolveTimed(b, r2.svc, req, "d_second_replica")
 			b.StopTimer()
 			if st := r2.svc.IndexStats(); st.Builds != 0 || st.StoreHits != 1 {
 				b.Fatalf("second replica: %+v", st)

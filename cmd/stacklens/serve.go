@@ -166,7 +166,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer disk.Close()
 	js := sourcemaps.New(f.js, blobs, logger.With("component", "sourcemaps"),
 		sourcemaps.WithDiskCache(disk), sourcemaps.WithMetrics(cacheMetrics), sourcemaps.WithSharedIndexes(bucket))
-	debugFiles := debugstore.New(f.debug, blobs, logger.With("component", "debugfiles"))
+	debugFiles := debugstore.New(f.debug, blobs, logger.With("component", "debugfiles"),
+		debugstore.WithDiskCache(disk), debugstore.WithMetrics(cacheMetrics), debugstore.WithSharedIndexes(bucket))
 	deps := server.Deps{
 		Store:        bucket,
 		JS:           js,
@@ -190,11 +191,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Registry().Register(c); err != nil {
 			return fmt.Errorf("registering cache metrics: %w", err)
 		}
-	}
-	// debugfiles' memory cache takes no observer yet: its counters are
-	// polled into the same series.
-	if err := srv.RegisterMemoryLayerStats("debugfiles", debugFiles.CacheStats); err != nil {
-		return err
 	}
 	sigctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -31,7 +31,6 @@ import (
 
 	"github.com/stacklens/stacklens/cache"
 	"github.com/stacklens/stacklens/debugfiles"
-	"github.com/stacklens/stacklens/debugfiles/breakpad"
 	"github.com/stacklens/stacklens/debugfiles/symbolizer"
 	"github.com/stacklens/stacklens/storage"
 	"github.com/stacklens/stacklens/storage/blobstore"
@@ -44,12 +43,21 @@ type Config struct {
 	MaxDecompressed int64 // bytes extracted from one zip, counted as read; also the most the compressed debug sections of one object may declare
 	CacheBytes      int64 // parsed modules kept in memory
 	TempDir         string
+	// NegativeTTL is how long "no debug file for this debug_id/code_id"
+	// is remembered (an upload to the project on this replica forgets it at
+	// once; other replicas see the upload after at most this long). A
+	// negative value disables the negative cache.
+	NegativeTTL time.Duration
+	// RecordTTL is how long the records found for a debug_id/code_id are
+	// reused without reading them again (an upload or delete in the project
+	// on this replica forgets them at once). Negative: always read.
+	RecordTTL time.Duration
 }
 
 // DefaultConfig accepts 4 GiB uploads (DESIGN: at least 2 GiB), zips of up
 // to 10,000 entries expanding to 8 GiB, and caches 1 GiB of modules.
 func DefaultConfig() Config {
-	return Config{MaxUploadSize: 4 << 30, MaxZipEntries: 10000, MaxDecompressed: 8 << 30, CacheBytes: 1 << 30}
+	return Config{MaxUploadSize: 4 << 30, MaxZipEntries: 10000, MaxDecompressed: 8 << 30, CacheBytes: 1 << 30, NegativeTTL: 30 * time.Second, RecordTTL: 10 * time.Second}
 }
 
 // RegisterFlags adds -debugfiles.* flags that set c (defaults from c).
@@ -58,7 +66,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Int64Var(&c.MaxZipEntries, "debugfiles.max-zip-entries", c.MaxZipEntries, "most entries in one uploaded zip")
 	f.Int64Var(&c.MaxDecompressed, "debugfiles.max-decompressed", c.MaxDecompressed, "most bytes extracted from one uploaded zip, and most bytes the compressed debug sections of one object file may inflate to")
 	f.Int64Var(&c.CacheBytes, "debugfiles.cache-bytes", c.CacheBytes, "memory for parsed debug files")
-	f.StringVar(&c.TempDir, "debugfiles.tmp-dir", c.TempDir, "directory for spooling uploads (default: the system's)")
+	f.StringVar(&c.TempDir, "debugfiles.tmp-dir", c.TempDir, "directory for spooling uploads and downloaded debug files (default: the system's)")
+	f.DurationVar(&c.RecordTTL, "debugfiles.record-ttl", c.RecordTTL, "how long the debug files found for a debug_id/code_id are reused before the records are read again (an upload or delete on this replica forgets them at once; negative: always read)")
+	f.DurationVar(&c.NegativeTTL, "debugfiles.negative-ttl", c.NegativeTTL, "how long a look-up that found no debug file is remembered (an upload on this replica forgets it at once; negative: never remembered)")
 }
 
 // OpenFunc opens an ELF, Mach-O (thin) or PE object for lookups.
@@ -69,7 +79,13 @@ type Store struct {
 	cfg    Config
 	blobs  *blobstore.Store
 	logger *slog.Logger
-	cache  *cache.Memory[debugfiles.Module]
+	// mem holds every parsed module (one byte budget); symcaches is the
+	// derived-index chain over it for ELF, Mach-O and PE objects, while
+	// Breakpad files are only ever parsed into mem.
+	mem       *cache.Memory[*nativeModule]
+	symcaches *cache.Derived[*nativeModule]
+	missing   *cache.Negative // nil when NegativeTTL < 0
+	records   *candidateCache // nil when RecordTTL < 0
 	// OpenNative is symbolizer.Open; tests may replace it before first use.
 	OpenNative OpenFunc
 	now        func() time.Time
@@ -78,7 +94,8 @@ type Store struct {
 var _ debugfiles.Finder = (*Store)(nil)
 
 // New returns a Store. Zero fields of cfg take DefaultConfig's values.
-func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger) *Store {
+// Without options parsed modules are kept in memory only.
+func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option) *Store {
 	d := DefaultConfig()
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = d.MaxUploadSize
@@ -92,19 +109,50 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger) *Store {
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = d.CacheBytes
 	}
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = d.NegativeTTL
+	}
+	if cfg.RecordTTL == 0 {
+		cfg.RecordTTL = d.RecordTTL
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	s := &Store{
 		cfg: cfg, blobs: blobs, logger: logger,
-		cache:      cache.NewMemory[debugfiles.Module](cfg.CacheBytes),
 		OpenNative: symbolizer.Open,
 		now:        time.Now,
 	}
+	var memOpts []cache.MemoryOption
+	var derivedOpts []cache.DerivedOption
+	if o.metrics != nil {
+		memOpts = append(memOpts, cache.WithObserver(o.metrics.Observer(metricsName, "memory")))
+		derivedOpts = append(derivedOpts, cache.WithDerivedMetrics(o.metrics, metricsName))
+	}
+	s.mem = cache.NewMemory[*nativeModule](cfg.CacheBytes, memOpts...)
+	s.symcaches = cache.NewDerived[*nativeModule](symcacheCodec{}, s.mem, o.disk, o.shared, logger, derivedOpts...)
+	if cfg.RecordTTL > 0 {
+		var obs cache.Observer
+		if o.metrics != nil {
+			obs = o.metrics.Observer(metricsName+"-records", "memory")
+		}
+		s.records = newCandidateCache(cfg.RecordTTL, negativeEntries, obs)
+	}
+	if cfg.NegativeTTL > 0 {
+		s.missing = cache.NewNegative(cfg.NegativeTTL, negativeEntries)
+		if o.metrics != nil {
+			s.missing.Observer = o.metrics.Observer(metricsName, "negative")
+		}
+	}
+	return s
 }
 
 // CacheStats reports the parsed-module cache's counters.
-func (s *Store) CacheStats() cache.Stats { return s.cache.Stats() }
+func (s *Store) CacheStats() cache.Stats { return s.mem.Stats() }
 
 // Skipped is a zip entry that was not stored, and why.
 type Skipped struct {
@@ -287,7 +335,19 @@ func (s *Store) storeObject(ctx context.Context, project, name string, f *os.Fil
 			"kind", m.Kind, "arch", m.Arch, "sha256", m.SHA256, "size", m.Size)
 		out = append(out, m)
 	}
+	s.invalidate(project)
 	return out, nil
+}
+
+// invalidate forgets the project's cached record look-ups, found or not:
+// its records changed.
+func (s *Store) invalidate(project string) {
+	if s.missing != nil {
+		s.missing.InvalidatePrefix(projectPrefix(project))
+	}
+	if s.records != nil {
+		s.records.invalidatePrefix(projectPrefix(project))
+	}
 }
 
 // List returns the project's debug files, all of them when debugID is "",
@@ -353,6 +413,7 @@ func (s *Store) Delete(ctx context.Context, project, debugID string) (int, error
 			return 0, fmt.Errorf("debugstore: %w", err)
 		}
 	}
+	s.invalidate(project)
 	return len(metas), nil
 }
 
@@ -364,6 +425,38 @@ func (s *Store) Delete(ctx context.Context, project, debugID string) (int, error
 // ErrMalformed (every candidate is broken) or ErrUnsupported (only a kind
 // stacklens cannot read, such as a PDB).
 func (s *Store) Find(ctx context.Context, project string, ref debugfiles.ObjectRef) (debugfiles.Module, error) {
+	negKey := projectPrefix(project) + ref.DebugID + "\x00" + ref.CodeID
+	var epoch uint64
+	if s.missing != nil {
+		if s.missing.Has(negKey) {
+			return nil, fmt.Errorf("%w: debug_id %q code_id %q (remembered)", debugfiles.ErrMissing, ref.DebugID, ref.CodeID)
+		}
+		epoch = s.missing.Epoch()
+	}
+	cands, err := s.candidates(ctx, project, ref, negKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(cands) == 0 {
+		if s.missing != nil {
+			s.missing.AddSince(negKey, epoch)
+		}
+		return nil, fmt.Errorf("%w: debug_id %q code_id %q", debugfiles.ErrMissing, ref.DebugID, ref.CodeID)
+	}
+	rank(cands)
+	return s.findLoop(ctx, project, cands)
+}
+
+// candidates returns the records of the files that may serve ref: by
+// debug_id, else by code_id. key names ref in the record cache.
+func (s *Store) candidates(ctx context.Context, project string, ref debugfiles.ObjectRef, key string) ([]debugfiles.FileMeta, error) {
+	var epoch uint64
+	if s.records != nil {
+		if cands, ok := s.records.get(key); ok {
+			return cands, nil
+		}
+		epoch = s.records.currentEpoch()
+	}
 	var cands []debugfiles.FileMeta
 	if ref.DebugID != "" {
 		if id, err := debugfiles.NormalizeDebugID(ref.DebugID); err == nil {
@@ -384,10 +477,14 @@ func (s *Store) Find(ctx context.Context, project string, ref debugfiles.ObjectR
 			return nil, fmt.Errorf("debugstore: %w", err)
 		}
 	}
-	if len(cands) == 0 {
-		return nil, fmt.Errorf("%w: debug_id %q code_id %q", debugfiles.ErrMissing, ref.DebugID, ref.CodeID)
+	if s.records != nil && len(cands) > 0 {
+		s.records.addSince(key, cands, epoch)
 	}
-	rank(cands)
+	return cands, nil
+}
+
+// findLoop returns the first of the ranked candidates that opens.
+func (s *Store) findLoop(ctx context.Context, project string, cands []debugfiles.FileMeta) (debugfiles.Module, error) {
 	var firstErr error
 	for _, m := range cands {
 		mod, err := s.load(ctx, m)
@@ -440,64 +537,4 @@ func (s *Store) checkInflated(r io.ReaderAt, size int64) error {
 		return fmt.Errorf("its compressed sections inflate to %d bytes, over the limit of %d", n, s.cfg.MaxDecompressed)
 	}
 	return nil
-}
-
-// retained lets a module report its own memory footprint to the cache.
-type retained interface{ RetainedBytes() int64 }
-
-func (s *Store) load(ctx context.Context, m debugfiles.FileMeta) (debugfiles.Module, error) {
-	if m.Kind == debugfiles.KindPDB {
-		return nil, fmt.Errorf("%w: PDB files cannot be read yet (upload the PE with DWARF or a Breakpad .sym)", debugfiles.ErrUnsupported)
-	}
-	// A fat Mach-O holds several architectures under one sha256.
-	key := m.SHA256 + "/" + m.DebugID
-	return s.cache.GetOrLoad(ctx, key, func(ctx context.Context) (debugfiles.Module, int64, error) {
-		data, err := s.blobs.ReadBlob(ctx, m.SHA256, s.cfg.MaxUploadSize)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return nil, 0, fmt.Errorf("%w: blob %s of %s is gone: %v", debugfiles.ErrMissing, m.SHA256, m.DebugID, err)
-			}
-			return nil, 0, fmt.Errorf("debugstore: %w", err)
-		}
-		mod, err := s.open(data, m)
-		if err != nil {
-			return nil, 0, err
-		}
-		size := int64(len(data))
-		if r, ok := mod.(retained); ok {
-			size = r.RetainedBytes()
-		}
-		return mod, size, nil
-	})
-}
-
-func (s *Store) open(data []byte, m debugfiles.FileMeta) (debugfiles.Module, error) {
-	r := bytes.NewReader(data)
-	if m.Kind == debugfiles.KindBreakpad {
-		mod, err := breakpad.Parse(r)
-		if err != nil {
-			return nil, err
-		}
-		return mod, nil
-	}
-	var ra io.ReaderAt = r
-	size := int64(len(data))
-	if m.Kind == debugfiles.KindMachO {
-		var err error
-		if ra, size, err = machoSlice(r, size, m); err != nil {
-			return nil, err
-		}
-	}
-	// Files stored before uploads were checked are checked here too.
-	if err := s.checkInflated(ra, size); err != nil {
-		return nil, fmt.Errorf("%w: %v", debugfiles.ErrMalformed, err)
-	}
-	mod, err := s.OpenNative(ra, size, m)
-	if err != nil {
-		if !errors.Is(err, debugfiles.ErrMalformed) && !errors.Is(err, debugfiles.ErrUnsupported) {
-			err = fmt.Errorf("%w: %v", debugfiles.ErrMalformed, err)
-		}
-		return nil, err
-	}
-	return mod, nil
 }
