@@ -19,6 +19,7 @@ import (
 // one unresolved frame, an inlined native frame, and a hostile function name
 // that must render as text.
 const enriched = `{"exception":{"values":[{"type":"TypeError","value":"x is undefined","stacktrace":{"frames":[
+  {"function":"Module._compile","abs_path":"node:internal/modules/cjs/loader","lineno":1521,"colno":14,"in_app":false,"data":{"symbolicator_status":"skipped"}},
   {"function":"main","abs_path":"webpack:///./src/main.js","lineno":3,"colno":1,"in_app":true,"data":{"symbolicator_status":"symbolicated"}},
   {"function":"<img src=x onerror=\"window.__xss=1\">","abs_path":"https://x/vendor.min.js","lineno":1,"colno":9,"in_app":false,
    "data":{"symbolicator_status":"missing_sourcemap"}},
@@ -102,10 +103,10 @@ func TestViewerRendersTraceInChromium(t *testing.T) {
 	if gotAuth != "Bearer tok123" || !strings.Contains(gotBody, `"TypeError"`) {
 		t.Errorf("request: auth %q body %q", gotAuth, gotBody)
 	}
-	if summary != "2 of 3 frames resolved." {
+	if summary != "2 of 3 frames resolved. 1 runtime frame has nothing to map." {
 		t.Errorf("summary %q", summary)
 	}
-	if frameCount != 3 {
+	if frameCount != 4 {
 		t.Errorf("frames rendered: %d", frameCount)
 	}
 	// newest first: Cart.total, then the unresolved vendor frame, then main
@@ -113,7 +114,7 @@ func TestViewerRendersTraceInChromium(t *testing.T) {
 	if !(iCart >= 0 && iCart < iBad && iBad < iMain) {
 		t.Errorf("frame order wrong (%d %d %d):\n%s", iCart, iBad, iMain, traces)
 	}
-	if !strings.Contains(traces, "Why: no source map was found for this file") {
+	if !strings.Contains(traces, "Why: no source map was found for this file") || strings.Count(traces, "Why:") != 1 {
 		t.Errorf("unresolved frame must say why:\n%s", traces)
 	}
 	if !strings.Contains(traces, "webpack:///./src/cart.js:42:13") || ctxLine != "  return items.reduce(sum);" {

@@ -176,7 +176,7 @@ func (p *printer) frame(f map[string]any) {
 		line += " " + p.style("2", "[not in app]")
 	}
 	status := str(data["symbolicator_status"])
-	if status != "" && status != "symbolicated" {
+	if status != "" && status != "symbolicated" && status != "skipped" {
 		line += " " + p.style("31", "["+status+": "+Explain(status)+"]")
 	}
 	p.printf("%s\n", line)

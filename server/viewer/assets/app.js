@@ -95,7 +95,9 @@ function renderContext(f) {
 function renderFrame(f, raw) {
   const data = f.data || {};
   const status = data.symbolicator_status || "";
-  const ok = status === "" || status === "symbolicated";
+  // "skipped" frames (runtime internals, [native code]) have nothing to map:
+  // they are neither resolved nor a problem.
+  const ok = status === "" || status === "symbolicated" || status === "skipped";
   const li = el("li", { class: "frame" + (ok ? "" : " unresolved") + (f.in_app === false ? " system" : "") + (data.inlined ? " inlined" : "") });
   const head = el("div", { class: "frame-head" },
     el("span", { class: "fn", text: f.function || "<unknown>" }),
@@ -103,7 +105,7 @@ function renderFrame(f, raw) {
   if (f.instruction_addr) head.append(el("span", { class: "addr", text: f.instruction_addr }));
   if (data.inlined) head.append(el("span", { class: "badge inl", text: "inlined" }));
   if (f.in_app === false) head.append(el("span", { class: "badge sys", text: "not in app" }));
-  if (status) head.append(el("span", { class: "badge " + (ok ? "ok" : "bad"), title: EXPLAIN[status] || status, text: status }));
+  if (status && status !== "skipped") head.append(el("span", { class: "badge " + (ok ? "ok" : "bad"), title: EXPLAIN[status] || status, text: status }));
   li.append(head);
   if (!ok) {
     li.append(el("div", { class: "why", text: "Why: " + (EXPLAIN[status] || status) }));
@@ -120,7 +122,7 @@ function render(event) {
   const traces = $("traces");
   traces.replaceChildren();
   const all = stacks(event);
-  let total = 0, resolved = 0;
+  let total = 0, resolved = 0, skipped = 0;
   for (const s of all) {
     const frames = Array.isArray(s.st.frames) ? s.st.frames : [];
     const raws = s.raw && Array.isArray(s.raw.frames) ? s.raw.frames : [];
@@ -129,15 +131,19 @@ function render(event) {
     for (let i = frames.length - 1; i >= 0; i--) {
       const f = frames[i] || {};
       if ($("onlyapp").checked && f.in_app === false) continue;
-      total++;
       const st = (f.data || {}).symbolicator_status;
-      if (!st || st === "symbolicated") resolved++;
+      if (st === "skipped") skipped++;
+      else {
+        total++;
+        if (!st || st === "symbolicated") resolved++;
+      }
       const raw = raws.length === frames.length ? raws[i] : undefined;
       list.append(renderFrame(f, raw));
     }
     traces.append(el("section", { class: "trace" }, el("h3", { text: s.title }), list));
   }
-  $("summary").textContent = all.length === 0 ? "The event has no stack trace." : resolved + " of " + total + " frames resolved.";
+  $("summary").textContent = all.length === 0 ? "The event has no stack trace." :
+    resolved + " of " + total + " frames resolved." + (skipped ? " " + skipped + (skipped === 1 ? " runtime frame has" : " runtime frames have") + " nothing to map." : "");
   const probs = $("problems");
   probs.replaceChildren();
   const errs = Array.isArray(event.errors) ? event.errors : [];
