@@ -4,7 +4,8 @@
 #   - llvm-symbolizer (apt package llvm): ground truth for native symbolication
 #   - chromium (apt): the web viewer's browser test
 #   - the pinned MinIO server (scripts/install-minio.sh): S3 backend tests
-#   - pinned node packages (npm ci in testdata/node): JS ground truth
+#   - python3.11-dbg, clang-14, lld-14 (apt): native ground truth
+#   - pinned node packages (npm install in testdata/node): JS ground truth
 # Needs only Go, gcc, node/npm and apt on a fresh Debian/Ubuntu machine.
 #
 # Usage: scripts/test.sh [go test arguments]   (default: ./...)
@@ -58,6 +59,20 @@ ensure_chromium() {
 	command -v chromium >/dev/null 2>&1 || die "chromium still not on PATH after installing it"
 }
 
+# Native ground truth: python3.11-dbg is the large real C binary (with its
+# separate debug file) checked against llvm-symbolizer; clang and lld build
+# PE images with DWARF in the symbolizer's tests.
+ensure_native_tools() {
+	local missing=()
+	[[ -x /usr/bin/python3.11d ]] || missing+=(python3.11-dbg)
+	command -v clang-14 >/dev/null 2>&1 || missing+=(clang-14)
+	command -v ld.lld-14 >/dev/null 2>&1 || command -v ld.lld >/dev/null 2>&1 || missing+=(lld-14)
+	if [[ ${#missing[@]} -gt 0 ]]; then
+		log "installing ${missing[*]} (native ground truth)"
+		apt_install "${missing[@]}"
+	fi
+}
+
 ensure_minio() {
 	./scripts/install-minio.sh
 }
@@ -97,6 +112,7 @@ command -v gcc >/dev/null 2>&1 || die "gcc is not on PATH (needed by -race and b
 
 if [[ "${STACKLENS_SKIP_INSTALL:-}" != "1" ]]; then
 	ensure_llvm_symbolizer
+	ensure_native_tools
 	ensure_chromium
 	ensure_minio
 	ensure_node_modules

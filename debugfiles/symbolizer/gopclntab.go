@@ -9,11 +9,13 @@ import (
 )
 
 // goTable answers for Go binaries built without DWARF (-ldflags=-w or -s -w)
-// from the runtime's own .gopclntab. It knows functions, files and lines but
-// not inlining (debug/gosym does not expose the inline tree), so an address
-// inside inlined code reports the outer function at the inlined line.
+// from the runtime's own .gopclntab. Go 1.20+ tables are decoded by pclnTab,
+// inline tree included; older ones through debug/gosym, which knows
+// functions, files and lines but not inlining, so there an address inside
+// inlined code reports the outer function at the inlined line.
 type goTable struct {
-	tab *gosym.Table
+	pcln   *pclnTab
+	legacy *gosym.Table
 }
 
 func newGoTable(f *elf.File, pcln *elf.Section) (*goTable, error) {
@@ -24,6 +26,14 @@ func newGoTable(f *elf.File, pcln *elf.Section) (*goTable, error) {
 	var textStart uint64
 	if t := f.Section(".text"); t != nil {
 		textStart = t.Addr
+	}
+	if isPcln120(data) {
+		img := elfGoImage{f: f, pclnAddr: pcln.Addr, textStart: textStart}
+		tab, err := img.open(data)
+		if err != nil {
+			return nil, err
+		}
+		return &goTable{pcln: tab}, nil
 	}
 	var symtab []byte
 	if s := f.Section(".gosymtab"); s != nil {
@@ -38,10 +48,13 @@ func newGoTable(f *elf.File, pcln *elf.Section) (*goTable, error) {
 	if len(tab.Funcs) == 0 {
 		return nil, fmt.Errorf("no functions")
 	}
-	return &goTable{tab: tab}, nil
+	return &goTable{legacy: tab}, nil
 }
 
 func (g *goTable) lookup(addr uint64) (locs []debugfiles.Location, err error) {
+	if g.pcln != nil {
+		return g.pcln.lookup(addr)
+	}
 	// debug/gosym indexes into the table with offsets read from it and
 	// panics on corrupt ones; that is malformed input, reported as such.
 	defer func() {
@@ -49,11 +62,11 @@ func (g *goTable) lookup(addr uint64) (locs []debugfiles.Location, err error) {
 			locs, err = nil, fmt.Errorf("%w: gopclntab: %v", debugfiles.ErrMalformed, p)
 		}
 	}()
-	fn := g.tab.PCToFunc(addr)
+	fn := g.legacy.PCToFunc(addr)
 	if fn == nil || addr >= fn.End {
 		return nil, debugfiles.ErrNoSymbol
 	}
-	file, line, _ := g.tab.PCToLine(addr)
+	file, line, _ := g.legacy.PCToLine(addr)
 	return []debugfiles.Location{{
 		Function:   fn.Name,
 		Symbol:     fn.Name,

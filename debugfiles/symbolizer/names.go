@@ -98,3 +98,21 @@ func stripVersion(s string) string {
 func isMangled(s string) bool {
 	return strings.HasPrefix(s, "_Z") || strings.HasPrefix(s, "_R") || strings.HasPrefix(s, "__Z")
 }
+
+// goPrintName spells a Go function name the way the Go runtime prints it
+// (runtime.funcNameForPrint, used by runtime.CallersFrames, panics and
+// pprof): the type arguments of a generic instantiation, which the binary
+// records as GC shapes ("main.apply[go.shape.struct { ... }]"), become
+// "[...]". Like the runtime it cuts from the first '[' to the last ']', so
+// closures inside generic functions ("pkg.f[...].func1") keep their suffix.
+func goPrintName(name string) string {
+	i := strings.IndexByte(name, '[')
+	if i < 0 {
+		return name
+	}
+	j := strings.LastIndexByte(name, ']')
+	if j <= i {
+		return name
+	}
+	return name[:i] + "[...]" + name[j+1:]
+}

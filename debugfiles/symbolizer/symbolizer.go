@@ -111,7 +111,7 @@ func openELF(r io.ReaderAt, meta debugfiles.FileMeta) (debugfiles.Module, error)
 		if err != nil {
 			return nil, malformed("dwarf", err)
 		}
-		idx, err := buildDWARFIndex(d, info.Size, textSections, &m.names, &m.symbols)
+		idx, err := buildDWARFIndex(d, info.Size, textSections, &m.names, &m.symbols, elfLineSections(f))
 		if err != nil {
 			return nil, malformed("dwarf index", err)
 		}
@@ -187,28 +187,13 @@ func openMachO(r io.ReaderAt, meta debugfiles.FileMeta) (debugfiles.Module, erro
 		}
 	}
 	m.text = text
-	var syms []rawSymbol
-	if f.Symtab != nil {
-		for _, s := range f.Symtab.Syms {
-			// N_STAB entries are debugger records, N_SECT marks a defined
-			// symbol in a section.
-			if s.Type&0xe0 != 0 || s.Type&0x0e != 0x0e || s.Sect == 0 || s.Name == "" {
-				continue
-			}
-			name := s.Name
-			if len(name) > 1 && name[0] == '_' {
-				name = name[1:]
-			}
-			syms = append(syms, rawSymbol{name: name, addr: s.Value})
-		}
-	}
-	m.symbols = newSymbolIndex(syms, &m.names)
+	m.symbols = newSymbolIndex(machoSymbols(f), &m.names)
 	if info := f.Section("__debug_info"); info != nil {
 		d, err := f.DWARF()
 		if err != nil {
 			return nil, malformed("dwarf", err)
 		}
-		idx, err := buildDWARFIndex(d, info.Size, text, &m.names, &m.symbols)
+		idx, err := buildDWARFIndex(d, info.Size, text, &m.names, &m.symbols, machoLineSections(f))
 		if err != nil {
 			return nil, malformed("dwarf index", err)
 		}
@@ -238,22 +223,13 @@ func openPE(r io.ReaderAt, meta debugfiles.FileMeta) (debugfiles.Module, error) 
 		}
 	}
 	m.text = text
-	var syms []rawSymbol
-	for _, s := range f.Symbols {
-		// COFF function symbols: type 0x20 (DT_FCN); section numbers are 1-based.
-		if s.SectionNumber <= 0 || int(s.SectionNumber) > len(f.Sections) || s.Type&0x20 == 0 || s.Name == "" {
-			continue
-		}
-		sec := f.Sections[s.SectionNumber-1]
-		syms = append(syms, rawSymbol{name: s.Name, addr: m.loadAddr + uint64(sec.VirtualAddress) + uint64(s.Value)})
-	}
-	m.symbols = newSymbolIndex(syms, &m.names)
+	m.symbols = newSymbolIndex(peSymbols(f, m.loadAddr), &m.names)
 	if info := f.Section(".debug_info"); info != nil {
 		d, err := f.DWARF()
 		if err != nil {
 			return nil, malformed("dwarf", err)
 		}
-		idx, err := buildDWARFIndex(d, uint64(max(info.VirtualSize, info.Size)), text, &m.names, &m.symbols)
+		idx, err := buildDWARFIndex(d, uint64(max(info.VirtualSize, info.Size)), text, &m.names, &m.symbols, peLineSections(f))
 		if err != nil {
 			return nil, malformed("dwarf index", err)
 		}

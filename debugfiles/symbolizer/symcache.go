@@ -59,7 +59,7 @@ const (
 	// spelled, which functions are indexed): a symcache holds the answers
 	// of the code that built it, on every replica, until it is evicted.
 	SymcacheFormat  = "symcache"
-	SymcacheVersion = 1
+	SymcacheVersion = 2
 
 	symcacheMagic    = "SYMCACHE"
 	symcacheSections = 12
