@@ -85,7 +85,11 @@ type Store struct {
 	mem       *cache.Memory[*nativeModule]
 	symcaches *cache.Derived[*nativeModule]
 	missing   *cache.Negative // nil when NegativeTTL < 0
-	records   *candidateCache // nil when RecordTTL < 0
+	// records remembers, for RecordTTL, the records Find found for a
+	// debug_id/code_id: without it every Find lists and reads records in
+	// the object store, which over S3 costs more than the lookups
+	// themselves. nil when RecordTTL < 0.
+	records *cache.Expiring[[]debugfiles.FileMeta]
 	// OpenNative is symbolizer.Open; tests may replace it before first use.
 	OpenNative OpenFunc
 	now        func() time.Time
@@ -140,7 +144,8 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 		if o.metrics != nil {
 			obs = o.metrics.Observer(metricsName+"-records", "memory")
 		}
-		s.records = newCandidateCache(cfg.RecordTTL, negativeEntries, obs)
+		s.records = cache.NewExpiring[[]debugfiles.FileMeta](cfg.RecordTTL, negativeEntries)
+		s.records.Observer = obs
 	}
 	if cfg.NegativeTTL > 0 {
 		s.missing = cache.NewNegative(cfg.NegativeTTL, negativeEntries)
@@ -346,7 +351,7 @@ func (s *Store) invalidate(project string) {
 		s.missing.InvalidatePrefix(projectPrefix(project))
 	}
 	if s.records != nil {
-		s.records.invalidatePrefix(projectPrefix(project))
+		s.records.InvalidatePrefix(projectPrefix(project))
 	}
 }
 
@@ -452,10 +457,11 @@ func (s *Store) Find(ctx context.Context, project string, ref debugfiles.ObjectR
 func (s *Store) candidates(ctx context.Context, project string, ref debugfiles.ObjectRef, key string) ([]debugfiles.FileMeta, error) {
 	var epoch uint64
 	if s.records != nil {
-		if cands, ok := s.records.get(key); ok {
-			return cands, nil
+		if cands, ok := s.records.Get(key); ok {
+			// A copy: Find reorders the candidates it is given.
+			return append([]debugfiles.FileMeta(nil), cands...), nil
 		}
-		epoch = s.records.currentEpoch()
+		epoch = s.records.Epoch()
 	}
 	var cands []debugfiles.FileMeta
 	if ref.DebugID != "" {
@@ -478,7 +484,7 @@ func (s *Store) candidates(ctx context.Context, project string, ref debugfiles.O
 		}
 	}
 	if s.records != nil && len(cands) > 0 {
-		s.records.addSince(key, cands, epoch)
+		s.records.AddSince(key, append([]debugfiles.FileMeta(nil), cands...), epoch)
 	}
 	return cands, nil
 }

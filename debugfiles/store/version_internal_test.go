@@ -3,6 +3,7 @@ package debugstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,9 +64,9 @@ func TestSymcacheVersionBump(t *testing.T) {
 	old.Wait()
 	oldDisk.Close()
 	sha := metas[0].SHA256
-	oldFile := filepath.Join(dir, symbolizer.SymcacheFormat, "v1", sha[:2], sha)
+	oldFile := filepath.Join(dir, symbolizer.SymcacheFormat, fmt.Sprintf("v%d", symbolizer.SymcacheVersion), sha[:2], sha)
 	if _, err := os.Stat(oldFile); err != nil {
-		t.Fatalf("version 1 file not on disk: %v", err)
+		t.Fatalf("current-version file not on disk: %v", err)
 	}
 
 	next, nextDisk, builds := open(true)
@@ -82,7 +83,7 @@ func TestSymcacheVersionBump(t *testing.T) {
 		t.Errorf("an old-version file was read: %+v", st)
 	}
 	if _, err := os.Stat(oldFile); !os.IsNotExist(err) {
-		t.Errorf("version 1 file still on disk after the bump: %v", err)
+		t.Errorf("old-version file still on disk after the bump: %v", err)
 	}
 	if _, err := bucket.Stat(ctx, cache.ObjectKey(symbolizer.SymcacheFormat, symbolizer.SymcacheVersion+1, sha)); err != nil {
 		t.Errorf("the new version was not written back: %v", err)
