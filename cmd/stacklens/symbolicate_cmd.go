@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/stacklens/stacklens/symbolicate/tracetext"
@@ -19,9 +17,7 @@ import (
 // readable trace (or, with --json, the enriched event).
 func runSymbolicate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("symbolicate", stderr)
-	server := fs.String("url", "http://127.0.0.1:8080", "stacklens server URL")
-	project := fs.String("project", "", "project the artifacts were uploaded to (required)")
-	token := fs.String("token", "", "bearer token with the symbolicate scope")
+	client := addClientFlags(fs, "symbolicate")
 	asJSON := fs.Bool("json", false, "print the enriched event as JSON instead of a readable trace")
 	noContext := fs.Bool("no-context", false, "do not print source context lines")
 	color := fs.Bool("color", false, "colour the output with ANSI codes")
@@ -33,11 +29,14 @@ func runSymbolicate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *project == "" || fs.NArg() != 1 {
-		return &usageError{msg: "symbolicate needs --project and exactly one event file (or - for standard input)"}
+	if fs.NArg() != 1 {
+		return &usageError{msg: "symbolicate needs exactly one event file (or - for standard input)"}
+	}
+	endpoint, err := client.endpoint("symbolicate", "symbolicate")
+	if err != nil {
+		return err
 	}
 	var body []byte
-	var err error
 	if name := fs.Arg(0); name == "-" {
 		body, err = io.ReadAll(os.Stdin)
 	} else {
@@ -51,18 +50,17 @@ func runSymbolicate(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	endpoint := strings.TrimRight(*server, "/") + "/api/v1/projects/" + url.PathEscape(*project) + "/symbolicate"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
+	if client.token != "" {
+		req.Header.Set("Authorization", "Bearer "+client.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("contacting %s: %w", *server, err)
+		return fmt.Errorf("contacting %s: %w", client.server, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))

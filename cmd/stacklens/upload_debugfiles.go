@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +25,7 @@ import (
 // learns its file name; the zip is streamed, never built in memory.
 func runUploadDebugFiles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("upload debug-files", stderr)
-	serverURL := flags.String("url", "http://127.0.0.1:8080", "stacklens server URL")
-	project := flags.String("project", "", "project to upload to (required)")
-	token := flags.String("token", "", "bearer token with the upload scope")
+	client := addClientFlags(flags, "upload")
 	quiet := flags.Bool("quiet", false, "no progress bar")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: stacklens upload debug-files PATH... --project P [--url URL] [--token T]")
@@ -41,12 +38,9 @@ func runUploadDebugFiles(ctx context.Context, args []string, stdout, stderr io.W
 	if len(paths) == 0 {
 		return &usageError{msg: "upload debug-files: no paths given"}
 	}
-	if *project == "" {
-		return &usageError{msg: "upload debug-files: --project is required"}
-	}
-	endpoint, err := url.JoinPath(*serverURL, "api", "v1", "projects", url.PathEscape(*project), "debug-files")
+	endpoint, err := client.endpoint("upload debug-files", "debug-files")
 	if err != nil {
-		return fmt.Errorf("upload debug-files: bad --url: %w", err)
+		return err
 	}
 
 	type candidate struct {
@@ -98,7 +92,7 @@ func runUploadDebugFiles(ctx context.Context, args []string, stdout, stderr io.W
 	)
 	var stored []debugfiles.FileMeta
 	for _, f := range files {
-		metas, err := uploadOne(ctx, endpoint, *token, f.path, bar)
+		metas, err := uploadOne(ctx, endpoint, client.token, f.path, bar)
 		if err != nil {
 			bar.Exit()
 			return fmt.Errorf("upload debug-files: %s: %w", f.path, err)

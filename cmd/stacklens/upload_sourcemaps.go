@@ -39,12 +39,10 @@ type jsArtifact struct {
 // before anything is sent.
 func runUploadSourcemaps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("upload sourcemaps", stderr)
-	serverURL := flags.String("url", "http://127.0.0.1:8080", "stacklens server URL")
-	project := flags.String("project", "", "project to upload to (required)")
+	client := addClientFlags(flags, "upload")
 	release := flags.String("release", "", "release the files belong to (optional when the files carry debug IDs)")
 	dist := flags.String("dist", "", "distribution within the release (needs --release)")
 	prefix := flags.String("url-prefix", "~", "URL prefix of the directory's files as the browser or runtime loads them (\"~\" matches any host)")
-	token := flags.String("token", "", "bearer token with the upload scope")
 	quiet := flags.Bool("quiet", false, "no progress bar")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: stacklens upload sourcemaps DIR... --project P [--release R [--dist D]] [--url-prefix ~/static/js] [--url URL] [--token T]")
@@ -57,15 +55,12 @@ func runUploadSourcemaps(ctx context.Context, args []string, stdout, stderr io.W
 	if len(dirs) == 0 {
 		return &usageError{msg: "upload sourcemaps: no directory given"}
 	}
-	if *project == "" {
-		return &usageError{msg: "upload sourcemaps: --project is required"}
-	}
 	if *dist != "" && *release == "" {
 		return &usageError{msg: "upload sourcemaps: --dist needs --release"}
 	}
-	endpoint, err := url.JoinPath(*serverURL, "api", "v1", "projects", url.PathEscape(*project), "files")
+	endpoint, err := client.endpoint("upload sourcemaps", "files")
 	if err != nil {
-		return fmt.Errorf("upload sourcemaps: bad --url: %w", err)
+		return err
 	}
 	var files []jsArtifact
 	for _, dir := range dirs {
@@ -111,7 +106,7 @@ func runUploadSourcemaps(ctx context.Context, args []string, stdout, stderr io.W
 			bar.Add64(f.size)
 			continue
 		}
-		rec, err := uploadJSArtifact(ctx, endpoint, *token, *release, *dist, f, bar)
+		rec, err := uploadJSArtifact(ctx, endpoint, client.token, *release, *dist, f, bar)
 		if err != nil {
 			bar.Exit()
 			return fmt.Errorf("upload sourcemaps: %s: %w", f.path, err)
