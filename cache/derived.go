@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
+	"math"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -174,9 +176,36 @@ func (d *Derived[V]) Get(ctx context.Context, sha256 string, build func(ctx cont
 		return zero, err
 	}
 	key := d.format + "/" + strconv.Itoa(d.version) + "/" + sha256
-	return d.mem.GetOrLoad(ctx, key, func(ctx context.Context) (V, int64, error) {
-		return d.load(ctx, sha256, build)
+	for {
+		v, err := d.mem.GetOrLoad(ctx, key, func(ctx context.Context) (V, int64, error) {
+			return d.load(ctx, sha256, build)
+		})
+		if errors.Is(err, errNotStored) {
+			// Joined a Peek that found nothing: this time, build.
+			continue
+		}
+		return v, err
+	}
+}
+
+// errNotStored is what a Peek's load returns when no layer has the value.
+var errNotStored = errors.New("cache: derived value not stored")
+
+// Peek returns the value derived from the blob sha256 if memory, the disk
+// or the object store has it, and never builds: a caller that will likely
+// need the value soon can fetch it alongside other work, without paying
+// for a build it may not need. A Get meanwhile shares the Peek's fetch
+// (and builds if the Peek found nothing). Its misses count as misses.
+func (d *Derived[V]) Peek(ctx context.Context, sha256 string) (V, bool) {
+	if _, err := decodeSHA256(sha256); err != nil {
+		var zero V
+		return zero, false
+	}
+	key := d.format + "/" + strconv.Itoa(d.version) + "/" + sha256
+	v, err := d.mem.GetOrLoad(ctx, key, func(ctx context.Context) (V, int64, error) {
+		return d.load(ctx, sha256, nil)
 	})
+	return v, err == nil
 }
 
 func (d *Derived[V]) load(ctx context.Context, sha string, build func(ctx context.Context) (V, int64, error)) (V, int64, error) {
@@ -189,6 +218,10 @@ func (d *Derived[V]) load(ctx context.Context, sha string, build func(ctx contex
 		if v, size, ok := d.fromStore(ctx, sha); ok {
 			return v, size, nil
 		}
+	}
+	if build == nil {
+		var zero V
+		return zero, 0, errNotStored
 	}
 	return d.build(ctx, sha, build)
 }
@@ -291,45 +324,20 @@ func (d *Derived[V]) fromStore(ctx context.Context, sha string) (V, int64, bool)
 	var v V
 	var size int64
 	if d.disk != nil {
-		err = d.disk.PutFramed(d.format, d.version, sha, rc)
-		_ = rc.Close()
+		v, size, err = d.storeToDisk(ctx, rc, sha)
+	} else {
+		var data []byte
+		if data, err = readFramed(rc, d.format, d.version, sha, math.MaxInt64); err == nil {
+			v, size, err = d.decodeFrame(data)
+		}
+	}
+	_ = rc.Close()
+	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			return corrupt(err)
 		}
-		var m *Mapped
-		if err == nil {
-			m, err = d.disk.Get(d.format, d.version, sha)
-		}
-		if err == nil {
-			if v, size, err = d.decodeMapped(m); err != nil {
-				_ = d.disk.Remove(d.format, d.version, sha)
-				return corrupt(err)
-			}
-		} else {
-			// Too large for the disk budget, disk full, …: decode from
-			// the heap rather than build.
-			d.log.Debug("derived file not kept on disk", "key", key, "err", err)
-			if v, size, err = d.fromStoreToHeap(ctx, key, sha); err != nil {
-				if errors.Is(err, ErrCorrupt) {
-					return corrupt(err)
-				}
-				d.log.Warn("object store read of derived file failed; building instead", "key", key, "err", err)
-				return miss()
-			}
-		}
-	} else {
-		data, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err == nil {
-			v, size, err = d.decodeFrame(data, sha)
-		}
-		if err != nil {
-			if errors.Is(err, ErrCorrupt) {
-				return corrupt(err)
-			}
-			d.log.Warn("object store read of derived file failed; building instead", "key", key, "err", err)
-			return miss()
-		}
+		d.log.Warn("object store read of derived file failed; building instead", "key", key, "err", err)
+		return miss()
 	}
 	d.storeHits.Add(1)
 	d.cfg.storeObs.Hit()
@@ -337,28 +345,156 @@ func (d *Derived[V]) fromStore(ctx context.Context, sha string) (V, int64, bool)
 	return v, size, true
 }
 
-func (d *Derived[V]) fromStoreToHeap(ctx context.Context, key, sha string) (V, int64, error) {
+// Sizes that decide how a store hit reaches the disk layer (storeToDisk).
+const (
+	// writeBehindMin: a smaller file is written to disk and mapped before
+	// Get returns; writing it costs less than handing it off.
+	writeBehindMin = 1 << 20
+	// heapDecodeLimit: a larger file (a big native symcache) is streamed
+	// to disk and mapped, never held in the heap.
+	heapDecodeLimit = 64 << 20
+)
+
+// storeToDisk serves a store hit when there is a disk layer, and keeps the
+// file on disk for the next restart. A file of writeBehindMin to
+// heapDecodeLimit bytes is decoded from the downloaded bytes and written
+// to disk behind the request (Wait waits for it): writing megabytes to the
+// page cache took longer than everything else a second replica's first
+// request does.
+func (d *Derived[V]) storeToDisk(ctx context.Context, rc io.Reader, sha string) (V, int64, error) {
 	var zero V
-	rc, err := d.bucket.Get(ctx, key)
-	if err != nil {
+	data, err := readFramed(rc, d.format, d.version, sha, heapDecodeLimit)
+	whole := err == nil
+	if err != nil && !errors.Is(err, errLargeFrame) {
 		return zero, 0, err
 	}
-	data, err := io.ReadAll(rc)
-	_ = rc.Close()
-	if err != nil {
+	if whole && len(data) >= writeBehindMin {
+		v, size, err := d.decodeFrame(data)
+		if err == nil {
+			d.writeBehind(sha, data)
+		}
+		return v, size, err
+	}
+	// data is the whole file, or only its header (errLargeFrame): rc has
+	// the rest.
+	err = d.disk.PutFramed(d.format, d.version, sha, io.MultiReader(bytes.NewReader(data), rc))
+	if errors.Is(err, ErrCorrupt) {
 		return zero, 0, err
 	}
-	return d.decodeFrame(data, sha)
+	var m *Mapped
+	if err == nil {
+		m, err = d.disk.Get(d.format, d.version, sha)
+	}
+	if err != nil {
+		// Too large for the disk budget, disk full, …: decode from the
+		// heap rather than build.
+		d.log.Debug("derived file not kept on disk", "sha256", sha, "err", err)
+		if whole {
+			return d.decodeFrame(data)
+		}
+		return d.fromStoreToHeap(ctx, sha)
+	}
+	v, size, err := d.decodeMapped(m)
+	if err != nil {
+		_ = d.disk.Remove(d.format, d.version, sha)
+		return zero, 0, fmt.Errorf("%w: decoding: %v", ErrCorrupt, err)
+	}
+	return v, size, nil
 }
 
-// decodeFrame verifies and decodes a framed file held in the heap; a
-// decoding failure counts as corruption.
-func (d *Derived[V]) decodeFrame(data []byte, sha string) (V, int64, error) {
-	payload, err := VerifyFrame(data, d.format, d.version, sha)
+func (d *Derived[V]) fromStoreToHeap(ctx context.Context, sha string) (V, int64, error) {
+	var zero V
+	rc, err := d.bucket.Get(ctx, ObjectKey(d.format, d.version, sha))
 	if err != nil {
-		return *new(V), 0, err
+		return zero, 0, err
 	}
-	v, size, err := d.codec.Decode(payload)
+	defer rc.Close()
+	data, err := readFramed(rc, d.format, d.version, sha, math.MaxInt64)
+	if err != nil {
+		return zero, 0, err
+	}
+	return d.decodeFrame(data)
+}
+
+// writeBehind stores a verified framed file downloaded from the object
+// store on the local disk in the background (counted by Wait, bounded like
+// the uploads); a failure only costs a later download.
+func (d *Derived[V]) writeBehind(sha string, frame []byte) {
+	if d.pending.Add(1) > int64(d.cfg.maxPendingUploads) {
+		d.pending.Add(-1)
+		d.log.Debug("too many derived-file writes pending; not keeping one on disk", "sha256", sha)
+		return
+	}
+	d.uploads.Go(func() {
+		defer d.pending.Add(-1)
+		if err := d.disk.putVerifiedFrame(d.format, d.version, sha, frame); err != nil {
+			d.log.Debug("derived file not kept on disk", "sha256", sha, "err", err)
+		}
+	})
+}
+
+// errLargeFrame is readFramed's answer for a file over its limit.
+var errLargeFrame = errors.New("cache: derived file over the in-memory limit")
+
+// readFramed reads a framed derived file whole into one buffer of the size
+// its header announces (a download of megabytes must not be copied again
+// and again as a growing buffer would) and verifies it completely: header
+// against what was asked for, length, payload checksum. A payload
+// announced larger than limit is not read: the header alone is returned,
+// with errLargeFrame.
+func readFramed(r io.Reader, format string, version int, sha string, limit int64) ([]byte, error) {
+	var hb [FrameHeaderSize]byte
+	if _, err := io.ReadFull(r, hb[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: truncated header: %v", ErrCorrupt, err)
+		}
+		return nil, err
+	}
+	h, err := ParseFrameHeader(hb[:])
+	if err != nil {
+		return nil, err
+	}
+	if err := h.matches(format, version, sha); err != nil {
+		return nil, err
+	}
+	if h.PayloadLen > limit {
+		return hb[:], errLargeFrame
+	}
+	// A lying header costs at most what actually arrives, or 64 MiB.
+	buf := make([]byte, FrameHeaderSize, FrameHeaderSize+min(h.PayloadLen, heapDecodeLimit)+1)
+	copy(buf, hb[:])
+	// The checksum is computed as the bytes arrive, while the next ones
+	// are on their way; one byte more than announced shows a payload that
+	// is too long.
+	crc := crc32.New(castagnoli)
+	lr := io.LimitReader(r, h.PayloadLen+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		crc.Write(buf[len(buf) : len(buf)+n])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if got := int64(len(buf) - FrameHeaderSize); got != h.PayloadLen {
+		return nil, fmt.Errorf("%w: payload is %d bytes, header says %d", ErrCorrupt, got, h.PayloadLen)
+	}
+	if got := crc.Sum32(); got != h.Checksum {
+		return nil, fmt.Errorf("%w: payload checksum %08x, want %08x", ErrCorrupt, got, h.Checksum)
+	}
+	return buf, nil
+}
+
+// decodeFrame decodes a framed file held in the heap that readFramed
+// verified; a decoding failure counts as corruption.
+func (d *Derived[V]) decodeFrame(data []byte) (V, int64, error) {
+	v, size, err := d.codec.Decode(data[FrameHeaderSize:])
 	if err != nil {
 		return v, 0, fmt.Errorf("%w: decoding: %v", ErrCorrupt, err)
 	}
@@ -459,7 +595,9 @@ func (d *Derived[V]) upload(ctx context.Context, sha string, frame []byte, relea
 	})
 }
 
-// Wait blocks until the background uploads started so far have finished.
+// Wait blocks until the background work started so far has finished:
+// uploads to the object store, and the disk copies written behind store
+// hits.
 func (d *Derived[V]) Wait() { d.uploads.Wait() }
 
 // Stats returns a snapshot of the counters.

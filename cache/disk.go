@@ -458,10 +458,16 @@ func (d *Disk) release(m *mapping) error {
 }
 
 // Put stores the derived file for (format, version, sha256): write
-// produces the payload, Put frames it, writes it to a temporary file,
-// fsyncs it and renames it into place, so a reader (or a crash) sees the
-// old file, the new file or none, never a partial one. Readers of a
-// replaced file keep their view.
+// produces the payload, Put frames it, writes it to a temporary file and
+// renames it into place, so a reader sees the old file, the new file or
+// none, never a partial one. Readers of a replaced file keep their view.
+//
+// There is no fsync (see commit): a crash may leave a file empty, short
+// or torn, and the next process's first Get of it, which checks the
+// payload checksum, deletes it and the caller rebuilds. A derived file is
+// a cache of what the object store holds, so that costs one rebuild at
+// most, while an fsync cost every first request after an upload or on a
+// new replica a wait for the device (milliseconds for a 10 MB index).
 func (d *Disk) Put(format string, version int, sha string, write func(w io.Writer) error) error {
 	if err := validKey(format, version, sha); err != nil {
 		return err
@@ -547,6 +553,27 @@ func (d *Disk) PutFramed(format string, version int, sha string, r io.Reader) er
 	return d.commit(tmp, format, version, sha, FrameHeaderSize+n)
 }
 
+// putVerifiedFrame stores a whole framed file that the caller has just
+// verified (header and checksum, as readFramed does) in one write: no
+// second checksum, no copy through a buffer.
+func (d *Disk) putVerifiedFrame(format string, version int, sha string, frame []byte) error {
+	if err := validKey(format, version, sha); err != nil {
+		return err
+	}
+	if int64(len(frame)) > d.maxBytes {
+		return fmt.Errorf("%w: %s/v%d/%s is %d bytes, budget %d", ErrTooLarge, format, version, sha, len(frame), d.maxBytes)
+	}
+	tmp, err := d.createTemp()
+	if err != nil {
+		return err
+	}
+	defer removeTemp(tmp)
+	if _, err := tmp.Write(frame); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return d.commit(tmp, format, version, sha, int64(len(frame)))
+}
+
 func (d *Disk) createTemp() (*os.File, error) {
 	d.mu.Lock()
 	closed := d.closed
@@ -572,9 +599,10 @@ func (d *Disk) commit(tmp *os.File, format string, version int, sha string, size
 	if size > d.maxBytes {
 		return fmt.Errorf("%w: %s/v%d/%s is %d bytes, budget %d", ErrTooLarge, format, version, sha, size, d.maxBytes)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
+	// No tmp.Sync(): durability is not needed, only detection of what a
+	// crash tore, which the checksum verified on each file's first Get in
+	// a process provides (see Put). Files written by this process are
+	// read back through the page cache, which holds what was written.
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}

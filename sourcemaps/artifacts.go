@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/stacklens/stacklens/cache"
@@ -28,24 +29,25 @@ type mapResult struct {
 	err error
 }
 
-// loadText returns the blob sha256 as a textFile, parsed once per process.
+// loadText returns the blob sha256 as a textFile through the "js-text"
+// chain: memory, then the local disk cache, and only then a read of the
+// blob, its sha256 check and a scan for lines and references.
 func (s *Service) loadText(ctx context.Context, sha string) (*textFile, error) {
-	v, err := s.parsed.GetOrLoad(ctx, "text:"+sha, func(ctx context.Context) (any, int64, error) {
+	return s.texts.Get(ctx, sha, func(ctx context.Context) (*textFile, int64, error) {
 		data, err := s.blobs.ReadBlob(ctx, sha, s.cfg.MaxArtifactSize)
 		if err != nil {
 			return nil, 0, err
 		}
 		t := &textFile{
-			lines:            newLineIndex(string(data)),
 			sourceMappingURL: findSourceMappingURL(data),
 			debugID:          findDebugIDComment(data),
 		}
-		return t, t.lines.sizeBytes() + int64(len(t.sourceMappingURL)) + 64, nil
+		// data is ReadBlob's own buffer, never written again: the text can
+		// be a view of it rather than a second copy of a large bundle.
+		t.lines = newLineIndex(unsafe.String(unsafe.SliceData(data), len(data)))
+		slack := int64(cap(data) - len(data))
+		return t, t.lines.sizeBytes() + slack + int64(len(t.sourceMappingURL)) + 64, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*textFile), nil
 }
 
 // loadMap returns the parsed map stored in blob sha (or, when data is not
@@ -92,13 +94,38 @@ func (s *Service) loadMapBlob(ctx context.Context, sha string) (*mapping.Map, er
 	})
 }
 
-// lookupRecord reads the record at key through the record caches: records
+// storedRecord is a FileRecord as the object store keeps it: for a file
+// that is not a map, with the references its content makes (computed at
+// upload, a function of the blob), so that a replica can look for the map
+// while the minified file itself is still downloading (see prefetchMap;
+// the file's own references decide). The API never shows Refs; records
+// written before they existed have none.
+type storedRecord struct {
+	FileRecord
+	Refs *textRefs `json:"refs,omitempty"`
+	// cached: lookupStored answered from the record cache, as it does for
+	// a module whose artifacts are most likely in memory too.
+	cached bool
+}
+
+// textRefs are what loadText finds in a text file's content.
+type textRefs struct {
+	SourceMappingURL string `json:"source_mapping_url,omitempty"`
+	DebugID          string `json:"debug_id,omitempty"`
+}
+
+func refsOf(data []byte) *textRefs {
+	return &textRefs{SourceMappingURL: findSourceMappingURL(data), DebugID: findDebugIDComment(data)}
+}
+
+// lookupStored reads the record at key through the record caches: records
 // found are kept for RecordTTL, keys not found for NegativeTTL. A storage
-// failure is returned and not cached. found is false when there is no
-// record.
-func (s *Service) lookupRecord(ctx context.Context, key string) (*FileRecord, error) {
+// failure is returned and not cached. The record is nil when there is
+// none.
+func (s *Service) lookupStored(ctx context.Context, key string) (*storedRecord, error) {
 	if s.records != nil {
 		if rec, ok := s.records.get(key); ok {
+			rec.cached = true
 			return &rec, nil
 		}
 	}
@@ -114,7 +141,7 @@ func (s *Service) lookupRecord(ctx context.Context, key string) (*FileRecord, er
 	if s.records != nil {
 		recEpoch = s.records.epoch()
 	}
-	var rec FileRecord
+	var rec storedRecord
 	if err := s.blobs.GetRecord(ctx, key, &rec); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			if s.missing != nil {
@@ -155,7 +182,7 @@ type recordCache struct {
 }
 
 type cachedRecord struct {
-	rec     FileRecord
+	rec     storedRecord
 	expires time.Time
 }
 
@@ -170,7 +197,7 @@ func newRecordCache(ttl time.Duration, entries int, observer cache.Observer) *re
 	return &recordCache{ttl: ttl, now: time.Now, observer: observer, lru: l}
 }
 
-func (c *recordCache) get(key string) (FileRecord, bool) {
+func (c *recordCache) get(key string) (storedRecord, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.lru.Get(key)
@@ -186,13 +213,21 @@ func (c *recordCache) get(key string) (FileRecord, bool) {
 	return e.rec, ok
 }
 
+// has reports whether key is cached, without counting a hit or a miss.
+func (c *recordCache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(key)
+	return ok && c.now().Before(e.expires)
+}
+
 func (c *recordCache) epoch() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.gen
 }
 
-func (c *recordCache) addSince(key string, rec FileRecord, epoch uint64) {
+func (c *recordCache) addSince(key string, rec storedRecord, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != epoch {
@@ -232,7 +267,11 @@ func (s *Service) sourceLines(ctx context.Context, mapKey string, m *mapping.Map
 	}
 	v, err := s.parsed.GetOrLoad(ctx, "src:"+mapKey+":"+strconv.Itoa(i), func(context.Context) (any, int64, error) {
 		x := newLineIndex(content)
-		// The text itself is shared with the map; only the index is new.
+		// The text is the map's (for a map from the derived-index chain,
+		// a view of its mapped file, see mapping.IndexCodec): the index
+		// holds the map so that the text stays valid, and only the line
+		// starts are new.
+		x.owner = m
 		return x, int64(cap(x.starts))*4 + 64, nil
 	})
 	if err != nil {

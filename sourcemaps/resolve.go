@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/stacklens/stacklens/sourcemaps/mapping"
 )
@@ -218,11 +219,156 @@ func (r *stackResolver) where() string {
 }
 
 func (r *stackResolver) getRecord(ctx context.Context, key string) (*FileRecord, error) {
-	rec, err := r.s.lookupRecord(ctx, key)
+	rec, err := r.getStored(ctx, key)
+	if rec == nil {
+		return nil, err
+	}
+	return &rec.FileRecord, err
+}
+
+func (r *stackResolver) getStored(ctx context.Context, key string) (*storedRecord, error) {
+	rec, err := r.s.lookupStored(ctx, key)
 	if err != nil {
 		r.s.logger.Warn("sourcemaps: reading record", "key", key, "err", err)
 	}
 	return rec, err
+}
+
+// releaseKeys returns the record keys of the release candidates, without
+// repeats.
+func (r *stackResolver) releaseKeys(cands []string) []string {
+	keys := make([]string, 0, len(cands))
+	seen := make(map[string]bool, len(cands))
+	for _, c := range cands {
+		if k := releaseKey(r.req.Project, r.req.Release, r.req.Dist, c); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// firstRecord returns the record of the first key, in order, that has one
+// accepted by want, and the store errors met before it. The keys are read
+// concurrently: on a first request (nothing cached) each is an object-store
+// round trip, and the upload usually matches one of the last candidates
+// (~/path), so reading them one by one cost a round trip per candidate.
+func (r *stackResolver) firstRecord(ctx context.Context, keys []string, want func(*FileRecord) bool) (*storedRecord, error) {
+	type answer struct {
+		rec *storedRecord
+		err error
+	}
+	answers := make([]answer, len(keys))
+	warm := false
+	for _, k := range keys {
+		warm = warm || (r.s.records != nil && r.s.records.has(k))
+	}
+	if warm {
+		// One of them is cached (the one found last time, most likely):
+		// in order, stopping at the first found, as cheap as it gets.
+		var errs error
+		for _, k := range keys {
+			rec, err := r.getStored(ctx, k)
+			errs = errors.Join(errs, err)
+			if rec != nil && want(&rec.FileRecord) {
+				return rec, errs
+			}
+		}
+		return nil, errs
+	}
+	if len(keys) == 1 {
+		answers[0].rec, answers[0].err = r.getStored(ctx, keys[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, k := range keys {
+			wg.Go(func() { answers[i].rec, answers[i].err = r.getStored(ctx, k) })
+		}
+		wg.Wait()
+	}
+	var errs error
+	for _, a := range answers {
+		errs = errors.Join(errs, a.err)
+		if a.rec != nil && want(&a.rec.FileRecord) {
+			return a.rec, errs
+		}
+	}
+	return nil, errs
+}
+
+// mapFind is where findMapRecord found a module's map.
+type mapFind struct {
+	rec       *FileRecord // nil: not found
+	byDebugID bool
+	err       error // store failures met
+}
+
+// findMapRecord looks for the record of a module's map: by debug ID, else
+// by release at the URL ref names (relative to the frame's file, and to
+// the minified file's upload URL). It reads only what loadModule set
+// before the minified file loaded (absPath, minified), so that it can run
+// while that file loads.
+func (r *stackResolver) findMapRecord(ctx context.Context, m *module, ref, debugID string) mapFind {
+	var f mapFind
+	if debugID != "" {
+		rec, err := r.getRecord(ctx, debugKey(r.req.Project, debugID, "map"))
+		f.err = errors.Join(f.err, err)
+		if rec != nil {
+			f.rec, f.byDebugID = rec, true
+			return f
+		}
+	}
+	if ref == "" || r.req.Release == "" {
+		return f
+	}
+	cands := releaseCandidates(joinURL(m.absPath, ref))
+	if m.minified != nil && m.minified.URL != "" {
+		// The upload's own URL may differ from the frame's (another
+		// host, or ~/ against a Node path); its neighbour counts too.
+		cands = append(cands, releaseCandidates(joinURL(m.minified.URL, ref))...)
+	}
+	rec, err := r.firstRecord(ctx, r.releaseKeys(cands), func(rec *FileRecord) bool { return rec.Type == TypeSourceMap })
+	f.err = errors.Join(f.err, err)
+	if rec != nil {
+		f.rec = &rec.FileRecord
+	}
+	return f
+}
+
+// mapPrefetch is a findMapRecord (and load of the map it finds) started
+// from the references stored in the minified file's record, before the
+// file itself loads: a second replica downloads both at once. loadModule
+// uses its answer only if the file says the same.
+type mapPrefetch struct {
+	ref, debugID string
+	done         chan struct{}
+	find         mapFind
+}
+
+func (r *stackResolver) prefetchMap(ctx context.Context, m *module, refs *textRefs) *mapPrefetch {
+	ref := m.minified.Headers["sourcemap"]
+	if ref == "" {
+		ref = refs.SourceMappingURL
+	}
+	debugID := m.debugID
+	if debugID == "" {
+		debugID = refs.DebugID
+	}
+	if debugID == "" {
+		debugID = m.minified.DebugID
+	}
+	if strings.HasPrefix(ref, "data:") || (ref == "" && debugID == "") {
+		return nil
+	}
+	p := &mapPrefetch{ref: ref, debugID: debugID, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.find = r.findMapRecord(ctx, m, ref, debugID)
+		if p.find.rec != nil {
+			// Into the caches; loadModule reads it from there.
+			_, _ = r.s.loadMapBlob(ctx, p.find.rec.SHA256)
+		}
+	}()
+	return p
 }
 
 // debugIDFor finds the debug ID of the file at abs: debug_meta's code_file
@@ -275,21 +421,34 @@ func (r *stackResolver) loadModule(ctx context.Context, m *module) {
 	s, proj := r.s, r.req.Project
 	m.debugID = r.debugIDFor(m.absPath)
 	var storeErr error
+	var stored *storedRecord
 	if m.debugID != "" {
-		rec, err := r.getRecord(ctx, debugKey(proj, m.debugID, "minified"))
+		rec, err := r.getStored(ctx, debugKey(proj, m.debugID, "minified"))
 		storeErr = errors.Join(storeErr, err)
 		if rec != nil {
-			m.minified, m.resolvedWith = rec, "debug-id"
+			stored, m.resolvedWith = rec, "debug-id"
 		}
 	}
-	if m.minified == nil && r.req.Release != "" {
-		for _, cand := range releaseCandidates(m.absPath) {
-			rec, err := r.getRecord(ctx, releaseKey(proj, r.req.Release, r.req.Dist, cand))
-			storeErr = errors.Join(storeErr, err)
-			if rec != nil && rec.Type != TypeSourceMap {
-				m.minified, m.resolvedWith = rec, "release"
-				break
-			}
+	if stored == nil && r.req.Release != "" {
+		rec, err := r.firstRecord(ctx, r.releaseKeys(releaseCandidates(m.absPath)), func(rec *FileRecord) bool { return rec.Type != TypeSourceMap })
+		storeErr = errors.Join(storeErr, err)
+		if rec != nil {
+			stored, m.resolvedWith = rec, "release"
+		}
+	}
+	var prefetch *mapPrefetch
+	if stored != nil {
+		m.minified = &stored.FileRecord
+	}
+	// A record from the cache means a module seen moments ago, whose
+	// artifacts are in memory: nothing to fetch ahead.
+	if stored != nil && !stored.cached {
+		refs := stored.Refs
+		// The scope index of the minified file: needed by the first
+		// frame's function name, fetched (never built) meanwhile.
+		go s.scopeIdx.Peek(ctx, m.minified.SHA256)
+		if refs != nil {
+			prefetch = r.prefetchMap(ctx, m, refs)
 		}
 	}
 	ref := ""
@@ -344,31 +503,20 @@ func (r *stackResolver) loadModule(ctx context.Context, m *module) {
 		m.mapURL = joinURL(m.absPath, ref)
 		m.label, m.base = m.mapURL, m.mapURL
 	}
-	if m.debugID != "" {
-		rec, err := r.getRecord(ctx, debugKey(proj, m.debugID, "map"))
-		storeErr = errors.Join(storeErr, err)
-		if rec != nil {
-			mapRec = rec
-			m.resolvedWith = "debug-id"
-		}
+	var found mapFind
+	if prefetch != nil && prefetch.ref == ref && prefetch.debugID == m.debugID {
+		<-prefetch.done
+		found = prefetch.find
+	} else {
+		found = r.findMapRecord(ctx, m, ref, m.debugID)
 	}
-	if mapRec == nil && m.mapURL != "" && r.req.Release != "" {
-		cands := releaseCandidates(m.mapURL)
-		if m.minified != nil && m.minified.URL != "" {
-			// The upload's own URL may differ from the frame's (another
-			// host, or ~/ against a Node path); its neighbour counts too.
-			cands = append(cands, releaseCandidates(joinURL(m.minified.URL, ref))...)
-		}
-		for _, cand := range cands {
-			rec, err := r.getRecord(ctx, releaseKey(proj, r.req.Release, r.req.Dist, cand))
-			storeErr = errors.Join(storeErr, err)
-			if rec != nil && rec.Type == TypeSourceMap {
-				mapRec = rec
-				if m.resolvedWith == "" {
-					m.resolvedWith = "release"
-				}
-				break
-			}
+	storeErr = errors.Join(storeErr, found.err)
+	if found.rec != nil {
+		mapRec = found.rec
+		if found.byDebugID {
+			m.resolvedWith = "debug-id"
+		} else if m.resolvedWith == "" {
+			m.resolvedWith = "release"
 		}
 	}
 

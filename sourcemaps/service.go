@@ -121,16 +121,18 @@ type options struct {
 }
 
 // WithDiskCache keeps derived indexes of source maps (format
-// "sourcemap-index") and of minified files' function scopes ("js-scopes")
-// in disk, memory-mapped, so a restart does not parse again. The Disk may
-// be shared with other components.
+// "sourcemap-index"), of minified files' function scopes ("js-scopes")
+// and the line-indexed text files themselves ("js-text") on disk,
+// memory-mapped, so a restart does not parse or download again. The Disk
+// may be shared with other components.
 func WithDiskCache(disk *cache.Disk) Option { return func(o *options) { o.disk = disk } }
 
 // WithMetrics reports the caches on m: cache="sourcemaps" (parsed maps:
 // memory, disk, store, build layers), "sourcemaps-scopes" (the same for
-// scope indexes), "sourcemaps-files" (minified files and source line
-// indexes: memory) and "sourcemaps-records" (record look-ups: memory for
-// records found, negative for those not found).
+// scope indexes), "sourcemaps-texts" (minified files and uploaded
+// originals: memory, disk, build), "sourcemaps-files" (source line
+// indexes and inline maps: memory) and "sourcemaps-records" (record
+// look-ups: memory for records found, negative for those not found).
 func WithMetrics(m *cache.Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithSharedIndexes reads derived indexes from, and writes those it builds
@@ -144,9 +146,13 @@ type Service struct {
 	cfg    Config
 	blobs  *blobstore.Store
 	logger *slog.Logger
-	// parsed holds minified files, source line indexes and inline maps,
-	// keyed by kind + blob sha256.
+	// parsed holds source line indexes and inline maps, keyed by kind +
+	// blob sha256.
 	parsed *cache.Memory[any]
+	// texts is the chain (memory → disk → read) of loaded minified files
+	// and uploaded originals.
+	texts   *cache.Derived[*textFile]
+	textMem *cache.Memory[*textFile]
 	// maps and scopeIdx are the derived-index chains (memory → disk →
 	// object store → parse) of source maps and minified files' scopes.
 	maps     *cache.Derived[*mapping.Map]
@@ -191,12 +197,15 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 		cfg:      cfg,
 		blobs:    blobs,
 		logger:   logger,
-		parsed:   cache.NewMemory[any](cfg.CacheBytes/4, memOpts("sourcemaps-files")...),
+		parsed:   cache.NewMemory[any](cfg.CacheBytes/8, memOpts("sourcemaps-files")...),
+		textMem:  cache.NewMemory[*textFile](cfg.CacheBytes/8, memOpts("sourcemaps-texts")...),
 		mapMem:   cache.NewMemory[*mapping.Map](cfg.CacheBytes/2, memOpts("sourcemaps")...),
 		scopeMem: cache.NewMemory[*scopeTable](cfg.CacheBytes/4, memOpts("sourcemaps-scopes")...),
 		badMaps:  cache.NewMemory[error](1 << 20),
 	}
 	s.maps = cache.NewDerived[*mapping.Map](mapping.IndexCodec{}, s.mapMem, o.disk, o.shared, logger, derivedOpts("sourcemaps")...)
+	// No object store for texts: the blob is there already (see textCodec).
+	s.texts = cache.NewDerived[*textFile](textCodec{}, s.textMem, o.disk, nil, logger, derivedOpts("sourcemaps-texts")...)
 	s.scopeIdx = cache.NewDerived[*scopeTable](scopeCodec{}, s.scopeMem, o.disk, o.shared, logger, derivedOpts("sourcemaps-scopes")...)
 	var recObs, negObs cache.Observer
 	if o.metrics != nil {
@@ -216,7 +225,7 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 // CacheStats reports the in-memory caches' counters summed (for metrics).
 func (s *Service) CacheStats() cache.Stats {
 	var sum cache.Stats
-	for _, st := range []cache.Stats{s.parsed.Stats(), s.mapMem.Stats(), s.scopeMem.Stats()} {
+	for _, st := range []cache.Stats{s.parsed.Stats(), s.textMem.Stats(), s.mapMem.Stats(), s.scopeMem.Stats()} {
 		sum.Hits += st.Hits
 		sum.Misses += st.Misses
 		sum.Loads += st.Loads

@@ -205,7 +205,11 @@ func (s *Service) PutFile(ctx context.Context, project string, f FileUpload, bod
 	if len(rec.Headers) == 0 {
 		rec.Headers = nil
 	}
-	if err := s.putRecords(ctx, project, rec, nil); err != nil {
+	var refs *textRefs
+	if rec.Type != TypeSourceMap {
+		refs = refsOf(data)
+	}
+	if err := s.putRecords(ctx, project, rec, refs, nil); err != nil {
 		return FileRecord{}, err
 	}
 	return rec, nil
@@ -214,12 +218,13 @@ func (s *Service) PutFile(ctx context.Context, project string, f FileUpload, bod
 // putRecords writes the records of one stored artifact. extraDebugIDs are
 // the debug IDs of minified files uploaded with a source (same bundle), so
 // the source is found through them.
-func (s *Service) putRecords(ctx context.Context, project string, rec FileRecord, extraDebugIDs []string) error {
+func (s *Service) putRecords(ctx context.Context, project string, rec FileRecord, refs *textRefs, extraDebugIDs []string) error {
+	stored := storedRecord{FileRecord: rec, Refs: refs}
 	// Whatever happens below, cached look-ups of the project may now be
 	// stale (a record written before a later failure is visible too).
 	defer s.invalidateProject(project)
 	if rec.DebugID != "" {
-		if err := s.blobs.PutRecord(ctx, debugKey(project, rec.DebugID, kindOf(rec.Type)), rec); err != nil {
+		if err := s.blobs.PutRecord(ctx, debugKey(project, rec.DebugID, kindOf(rec.Type)), stored); err != nil {
 			return fmt.Errorf("sourcemaps: recording %s: %w", rec.URL, err)
 		}
 	}
@@ -229,13 +234,13 @@ func (s *Service) putRecords(ctx context.Context, project string, rec FileRecord
 			ids = append([]string{rec.DebugID}, ids...)
 		}
 		for _, id := range ids {
-			if err := s.blobs.PutRecord(ctx, debugSourceKey(project, id, rec.URL), rec); err != nil {
+			if err := s.blobs.PutRecord(ctx, debugSourceKey(project, id, rec.URL), stored); err != nil {
 				return fmt.Errorf("sourcemaps: recording %s: %w", rec.URL, err)
 			}
 		}
 	}
 	if rec.Release != "" {
-		if err := s.blobs.PutRecord(ctx, releaseKey(project, rec.Release, rec.Dist, rec.URL), rec); err != nil {
+		if err := s.blobs.PutRecord(ctx, releaseKey(project, rec.Release, rec.Dist, rec.URL), stored); err != nil {
 			return fmt.Errorf("sourcemaps: recording %s: %w", rec.URL, err)
 		}
 	}
@@ -349,6 +354,7 @@ func (s *Service) PutBundle(ctx context.Context, project, release, dist string, 
 
 	// Store every blob first; records only once all content is safe.
 	recs := make([]FileRecord, 0, len(paths))
+	recRefs := make([]*textRefs, 0, len(paths))
 	now := time.Now().UTC().Format(time.RFC3339)
 	var minifiedIDs []string
 	for _, p := range paths {
@@ -420,10 +426,15 @@ func (s *Service) PutBundle(ctx context.Context, project, release, dist string, 
 		if typ == TypeMinified && debugID != "" {
 			minifiedIDs = append(minifiedIDs, debugID)
 		}
+		var refs *textRefs
+		if typ != TypeSourceMap {
+			refs = refsOf(data)
+		}
 		recs = append(recs, rec)
+		recRefs = append(recRefs, refs)
 	}
-	for _, rec := range recs {
-		if err := s.putRecords(ctx, project, rec, minifiedIDs); err != nil {
+	for i, rec := range recs {
+		if err := s.putRecords(ctx, project, rec, recRefs[i], minifiedIDs); err != nil {
 			return BundleSummary{}, err
 		}
 	}

@@ -148,36 +148,44 @@ func shortFilename(source string) string {
 	return source
 }
 
-// lastCommentValue finds the last line of src that starts (after
-// whitespace) with one of the prefixes and returns the rest of that line,
-// trimmed. It searches from the end so a 5 MB bundle costs little.
+// lastCommentValue finds the last line of src that starts (after spaces
+// and tabs) with one of the prefixes, which must all begin with "//", and
+// returns the rest of that line, trimmed. It walks the "//" pairs of src
+// once, front to back: bytes.Index finds them at memory speed, and a
+// bundle has few. (Searching each prefix backwards from the end read the
+// whole file once per absent prefix, with a slower search: ~9 ms for a
+// 1.7 MB bundle without a debug ID.)
 func lastCommentValue(src []byte, prefixes ...string) string {
-	best, bestAt := "", -1
-	for _, p := range prefixes {
-		pb := []byte(p)
-		end := len(src)
-		for end > 0 {
-			i := bytes.LastIndex(src[:end], pb)
-			if i < 0 {
-				break
-			}
-			end = i
-			j := i
-			for j > 0 && (src[j-1] == ' ' || src[j-1] == '\t') {
-				j--
-			}
-			if j != 0 && src[j-1] != '\n' && src[j-1] != '\r' {
-				continue
-			}
-			if i > bestAt {
-				rest := src[i+len(pb):]
-				if k := bytes.IndexAny(rest, "\r\n"); k >= 0 {
-					rest = rest[:k]
-				}
-				best, bestAt = strings.TrimSpace(string(rest)), i
-			}
+	best := ""
+	for pos := 0; pos < len(src); {
+		i := bytes.Index(src[pos:], []byte("//"))
+		if i < 0 {
 			break
 		}
+		i += pos
+		pos = i + 1 // "///# x" holds a candidate at its second slash too
+		var prefix string
+		for _, p := range prefixes {
+			if bytes.HasPrefix(src[i:], []byte(p)) {
+				prefix = p
+				break
+			}
+		}
+		if prefix == "" {
+			continue
+		}
+		j := i
+		for j > 0 && (src[j-1] == ' ' || src[j-1] == '\t') {
+			j--
+		}
+		if j != 0 && src[j-1] != '\n' && src[j-1] != '\r' {
+			continue
+		}
+		rest := src[i+len(prefix):]
+		if k := bytes.IndexAny(rest, "\r\n"); k >= 0 {
+			rest = rest[:k]
+		}
+		best = strings.TrimSpace(string(rest))
 	}
 	return best
 }

@@ -113,6 +113,12 @@ func TestFindReferences(t *testing.T) {
 		{"data url", "a();\n//# sourceMappingURL=data:application/json;base64," + b64 + "\n", "data:application/json;base64," + b64, ""},
 		{"crlf", "a();\r\n//# sourceMappingURL=x.map\r\n", "x.map", ""},
 		{"bad debug id", "a();\n//# debugId=not-a-uuid\n", "", ""},
+		{"indented", "a();\n \t//# sourceMappingURL=ind.map\n", "ind.map", ""},
+		{"extra slash", "a();\n///# sourceMappingURL=x.map\n", "", ""},
+		{"legacy after new", "//# sourceMappingURL=new.map\n//@ sourceMappingURL=legacy.map\n", "legacy.map", ""},
+		{"cr only", "a();\r//# sourceMappingURL=cr.map\r", "cr.map", ""},
+		{"slashes in code", "x='http://a//b';y=1//2\n//# sourceMappingURL=s.map\n// not a ref //# sourceMappingURL=z.map\n", "s.map", ""},
+		{"at file start", "//# debugId=13242a845a1e4b2c9f7d3c1e2b7a9d10", "", "13242a84-5a1e-4b2c-9f7d-3c1e2b7a9d10"},
 	}
 	for _, tt := range tests {
 		if got := findSourceMappingURL([]byte(tt.src)); got != tt.wantURL && tt.name != "css style" {

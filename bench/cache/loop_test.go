@@ -1,14 +1,15 @@
 package cache_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
 // BenchmarkRestartLoop repeats situations (c) and (d) without rebuilding
 // between iterations (one upload and build, then a fresh replica per
-// iteration), so that a CPU profile holds the timed work only.
+// iteration), so that a CPU profile holds little else than the timed work:
+//
+//	go test ./bench/cache -run '^$' -bench RestartLoop -benchtime 100x -cpuprofile c.prof
+//	go tool pprof -tagfocus situation=c -top c.prof
 func BenchmarkRestartLoop(b *testing.B) {
 	min, mapData := bundle(b)
 	req := request(b, mapData)
@@ -19,16 +20,11 @@ func BenchmarkRestartLoop(b *testing.B) {
 	upload(b, r.svc, min, mapData)
 	resolve(b, r.svc, req)
 	r.close()
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			b.Logf("%s %d", p, fi.Size())
-		}
-		return nil
-	})
 	b.Run("c", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			r := newReplica(b, bucket, dir)
+			settle()
 			b.StartTimer()
 			resolveTimed(b, r.svc, req, "c")
 			b.StopTimer()
@@ -40,6 +36,7 @@ func BenchmarkRestartLoop(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			r := newReplica(b, bucket, b.TempDir())
+			settle()
 			b.StartTimer()
 			resolveTimed(b, r.svc, req, "d")
 			b.StopTimer()

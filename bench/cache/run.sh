@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 store=${1:-memory}
-out=$(BENCH_STORE=$store go test ./bench/cache -run '^$' -bench 'FirstRequest|MapOnly' -benchtime 5x -count 1)
+out=$(BENCH_STORE=$store go test ./bench/cache -run '^$' -bench '^Benchmark(FirstRequest|MapOnly)$' -benchtime 5x -count 1)
 echo "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2
 echo "$out" | awk -v store="$store" '
 /^BenchmarkFirstRequest\// {

@@ -60,7 +60,12 @@ var ErrBadIndex = errors.New("invalid sourcemap-index data")
 
 // IndexCodec encodes and decodes Maps in the sourcemap-index format; it
 // satisfies cache.Codec[*Map]. Decoded Maps reference the data they were
-// decoded from (see DecodeIndex).
+// decoded from (see DecodeIndex), and more than DecodeIndex's do: their
+// sourcesContent strings are views of the data too, not copies (megabytes
+// of source, of which a request reads a few lines). Such a string is
+// valid only while the data is, which for a cache.Derived is while the
+// Map is reachable: a caller that keeps one (or part of one) beyond the
+// Map must keep the Map too, or copy it. Every other string is copied.
 type IndexCodec struct{}
 
 // Format is the derived format's name.
@@ -72,8 +77,8 @@ func (IndexCodec) Version() int { return IndexVersion }
 // Encode writes m in the sourcemap-index format.
 func (IndexCodec) Encode(w io.Writer, m *Map) error { return EncodeIndex(w, m) }
 
-// Decode is DecodeIndex.
-func (IndexCodec) Decode(data []byte) (*Map, int64, error) { return DecodeIndex(data) }
+// Decode is DecodeIndex, with sourcesContent left in data (see IndexCodec).
+func (IndexCodec) Decode(data []byte) (*Map, int64, error) { return decodeIndex(data, true) }
 
 func pad8(n int) int { return (n + 7) &^ 7 }
 
@@ -264,12 +269,17 @@ func littleEndian() bool {
 // (they are read-only there), so data must stay valid and unmodified for
 // as long as the Map is used; strings are always copied, because they
 // escape the Map (into responses, other caches) and must not outlive a
-// mapping. The size returned is the heap the Map holds besides data.
+// mapping (IndexCodec.Decode leaves the contents in data). The size
+// returned is the heap the Map holds besides data.
 //
 // Data that is not a well-formed index (truncated, inconsistent counts or
 // offsets) gives an error wrapping ErrBadIndex, never a panic; a decoded
 // Map never panics when queried.
-func DecodeIndex(data []byte) (*Map, int64, error) {
+func DecodeIndex(data []byte) (*Map, int64, error) { return decodeIndex(data, false) }
+
+// decodeIndex is DecodeIndex; with viewContents, sourcesContent strings
+// point into data and the size returned does not count them.
+func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	if len(data) < indexHeader {
 		return nil, 0, fmt.Errorf("%w: %d bytes is shorter than the header", ErrBadIndex, len(data))
 	}
@@ -395,13 +405,33 @@ func DecodeIndex(data []byte) (*Map, int64, error) {
 			return nil, 0, fmt.Errorf("%w: string offsets decrease at %d", ErrBadIndex, i)
 		}
 	}
-	// One copy for all strings: they outlive the mapping (see above).
-	arena := string(strB)
-	next := 0
+	// One copy for all strings but the contents (see IndexCodec): they
+	// outlive the mapping (see above).
+	contStart, contEnd := offs[3+nSrc], offs[3+2*nSrc]
+	arena := string(strB[:contStart]) + string(strB[contEnd:])
+	var contents string
+	if viewContents {
+		if n := int(contEnd - contStart); n > 0 {
+			contents = unsafe.String(&strB[contStart], n)
+		}
+	} else {
+		contents = string(strB[contStart:contEnd])
+	}
+	next := uint64(0)
 	str := func() string {
-		s := arena[offs[next]:offs[next+1]]
+		a, b := offs[next], offs[next+1]
 		next++
-		return s
+		// Offsets never decrease, so a string is wholly before, inside or
+		// after the contents.
+		switch {
+		case b <= contStart:
+			return arena[a:b]
+		case a >= contEnd:
+			d := contEnd - contStart
+			return arena[a-d : b-d]
+		default:
+			return contents[a-contStart : b-contStart]
+		}
 	}
 
 	m := &Map{
@@ -462,5 +492,8 @@ func DecodeIndex(data []byte) (*Map, int64, error) {
 		strHeader*int64(len(m.sources)+len(m.contents)+len(m.names)) +
 		int64(len(m.hasCont)+len(m.ignored)) +
 		4*int64(cap(m.blockStart)+cap(m.blocks)) + facebookSize(m.fbSources)
+	if !viewContents {
+		m.size += int64(len(contents))
+	}
 	return m, m.size, nil
 }

@@ -134,6 +134,29 @@ func TestIndexRoundTrip(t *testing.T) {
 					}
 				}
 				assertSameAnswers(t, orig, dec)
+				// DecodeIndex copies every string; the codec leaves the
+				// contents (only them) in the data.
+				viewed, _, err := IndexCodec{}.Decode(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertSameAnswers(t, orig, viewed)
+				for i := range dec.NumSources() {
+					if c, _ := dec.SourceContent(i); c != "" && within(unsafe.Pointer(unsafe.StringData(c)), data) {
+						t.Errorf("DecodeIndex: content %d points into the data", i)
+					}
+					if c, _ := viewed.SourceContent(i); c != "" && !within(unsafe.Pointer(unsafe.StringData(c)), data) {
+						t.Errorf("IndexCodec.Decode: content %d copied", i)
+					}
+					if s := viewed.Source(i); s != "" && within(unsafe.Pointer(unsafe.StringData(s)), data) {
+						t.Errorf("IndexCodec.Decode: source name %d points into the data", i)
+					}
+				}
+				for i := range dec.NumNames() {
+					if n := viewed.Name(i); n != "" && within(unsafe.Pointer(unsafe.StringData(n)), data) {
+						t.Errorf("IndexCodec.Decode: name %d points into the data", i)
+					}
+				}
 				if again := encodeIndex(t, dec); !bytes.Equal(again, enc) {
 					t.Errorf("misalign=%v: re-encoding the decoded map gives other bytes", misalign)
 				}
