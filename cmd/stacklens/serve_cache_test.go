@@ -74,7 +74,7 @@ func TestServeCacheMetricsAndRestart(t *testing.T) {
 		`stacklens_cache_misses_total{cache="sourcemaps",layer="store"}`:                "1",
 		`stacklens_cache_misses_total{cache="sourcemaps",layer="memory"}`:               "1",
 		`stacklens_cache_entries{cache="sourcemaps",layer="memory"}`:                    "1",
-		`stacklens_cache_entries{cache="derived",layer="disk"}`:                         "2", // map and scopes
+		`stacklens_cache_entries{cache="derived",layer="disk"}`:                         "3", // map, scopes, minified text
 		`stacklens_cache_entries{cache="debugfiles",layer="memory"}`:                    "0",
 	} {
 		if got := metric(m, series); got != want {
@@ -88,6 +88,7 @@ func TestServeCacheMetricsAndRestart(t *testing.T) {
 	for series, want := range map[string]string{
 		`stacklens_cache_hits_total{cache="sourcemaps",layer="disk"}`:        "1",
 		`stacklens_cache_hits_total{cache="sourcemaps-scopes",layer="disk"}`: "1",
+		`stacklens_cache_hits_total{cache="sourcemaps-texts",layer="disk"}`:  "1",
 		`stacklens_cache_entries{cache="sourcemaps",layer="memory"}`:         "1",
 	} {
 		if got := metric(m, series); got != want {
