@@ -118,6 +118,15 @@ func (e *Expiring[V]) Get(key string) (V, bool) {
 	return ent.value, true
 }
 
+// Contains reports whether key holds a live entry, without counting a hit
+// or a miss (for planning, not for answering).
+func (e *Expiring[V]) Contains(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ent, ok := e.lru.Peek(key)
+	return ok && e.Now().Before(ent.expires)
+}
+
 // Invalidate forgets key.
 func (e *Expiring[V]) Invalidate(key string) {
 	e.mu.Lock()

@@ -11,6 +11,9 @@ func TestExpiringValues(t *testing.T) {
 	e.Now = func() time.Time { return now }
 
 	e.Add("p/a", []string{"x"})
+	if !e.Contains("p/a") || e.Contains("p/none") {
+		t.Error("Contains disagrees with what was added")
+	}
 	if v, ok := e.Get("p/a"); !ok || len(v) != 1 || v[0] != "x" {
 		t.Fatalf("Get = %v, %v", v, ok)
 	}
@@ -30,6 +33,9 @@ func TestExpiringValues(t *testing.T) {
 		t.Errorf("bound of 2 entries not kept: len %d", e.Len())
 	}
 	now = now.Add(10 * time.Second)
+	if e.Contains("p/b") {
+		t.Error("Contains must not report an expired entry")
+	}
 	if _, ok := e.Get("p/b"); ok {
 		t.Error("an entry must expire after its TTL")
 	}

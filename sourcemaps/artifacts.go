@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
-	"sync"
-	"time"
 	"unsafe"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"github.com/stacklens/stacklens/cache"
 	"github.com/stacklens/stacklens/sourcemaps/mapping"
 	"github.com/stacklens/stacklens/storage"
 )
@@ -124,7 +119,7 @@ func refsOf(data []byte) *textRefs {
 // none.
 func (s *Service) lookupStored(ctx context.Context, key string) (*storedRecord, error) {
 	if s.records != nil {
-		if rec, ok := s.records.get(key); ok {
+		if rec, ok := s.records.Get(key); ok {
 			rec.cached = true
 			return &rec, nil
 		}
@@ -139,7 +134,7 @@ func (s *Service) lookupStored(ctx context.Context, key string) (*storedRecord, 
 		negEpoch = s.missing.Epoch()
 	}
 	if s.records != nil {
-		recEpoch = s.records.epoch()
+		recEpoch = s.records.Epoch()
 	}
 	var rec storedRecord
 	if err := s.blobs.GetRecord(ctx, key, &rec); err != nil {
@@ -152,7 +147,7 @@ func (s *Service) lookupStored(ctx context.Context, key string) (*storedRecord, 
 		return nil, err
 	}
 	if s.records != nil {
-		s.records.addSince(key, rec, recEpoch)
+		s.records.AddSince(key, rec, recEpoch)
 	}
 	return &rec, nil
 }
@@ -165,98 +160,9 @@ func (s *Service) invalidateProject(project string) {
 		s.missing.InvalidatePrefix(prefix)
 	}
 	if s.records != nil {
-		s.records.invalidatePrefix(prefix)
+		s.records.InvalidatePrefix(prefix)
 	}
 }
-
-// recordCache keeps records found for a TTL, bounded by entries, with the
-// same epoch rule as cache.Negative (see AddSince there).
-type recordCache struct {
-	ttl      time.Duration
-	now      func() time.Time
-	observer cache.Observer
-
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, cachedRecord]
-	gen uint64
-}
-
-type cachedRecord struct {
-	rec     storedRecord
-	expires time.Time
-}
-
-func newRecordCache(ttl time.Duration, entries int, observer cache.Observer) *recordCache {
-	l, err := simplelru.NewLRU[string, cachedRecord](max(entries, 1), nil)
-	if err != nil {
-		panic(err) // only for a size <= 0, excluded above
-	}
-	if observer == nil {
-		observer = nopObserver{}
-	}
-	return &recordCache{ttl: ttl, now: time.Now, observer: observer, lru: l}
-}
-
-func (c *recordCache) get(key string) (storedRecord, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.lru.Get(key)
-	if ok && !c.now().Before(e.expires) {
-		c.lru.Remove(key)
-		ok = false
-	}
-	if ok {
-		c.observer.Hit()
-	} else {
-		c.observer.Miss()
-	}
-	return e.rec, ok
-}
-
-// has reports whether key is cached, without counting a hit or a miss.
-func (c *recordCache) has(key string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.lru.Peek(key)
-	return ok && c.now().Before(e.expires)
-}
-
-func (c *recordCache) epoch() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-func (c *recordCache) addSince(key string, rec storedRecord, epoch uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != epoch {
-		return
-	}
-	c.lru.Add(key, cachedRecord{rec: rec, expires: c.now().Add(c.ttl)})
-	c.observer.Size(0, int64(c.lru.Len()))
-}
-
-func (c *recordCache) invalidatePrefix(prefix string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for _, k := range c.lru.Keys() {
-		if strings.HasPrefix(k, prefix) {
-			c.lru.Remove(k)
-		}
-	}
-	c.observer.Size(0, int64(c.lru.Len()))
-}
-
-type nopObserver struct{}
-
-func (nopObserver) Hit()                        {}
-func (nopObserver) Miss()                       {}
-func (nopObserver) Loaded(time.Duration, error) {}
-func (nopObserver) Evicted(int64)               {}
-func (nopObserver) Corrupt()                    {}
-func (nopObserver) Size(int64, int64)           {}
 
 // sourceLines returns source i of a map's sourcesContent as lines, split
 // once per process.

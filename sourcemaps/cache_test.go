@@ -302,7 +302,7 @@ func TestRecordLookupCaches(t *testing.T) {
 	s2 := cachedService(t, bucket, openDisk(t, t.TempDir()), Config{})
 	now := time.Unix(1e9, 0)
 	s2.missing.Now = func() time.Time { return now }
-	s2.records.now = func() time.Time { return now }
+	s2.records.Now = func() time.Time { return now }
 
 	ctx := context.Background()
 	first := -1

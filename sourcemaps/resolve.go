@@ -261,7 +261,7 @@ func (r *stackResolver) firstRecord(ctx context.Context, keys []string, want fun
 	answers := make([]answer, len(keys))
 	warm := false
 	for _, k := range keys {
-		warm = warm || (r.s.records != nil && r.s.records.has(k))
+		warm = warm || (r.s.records != nil && r.s.records.Contains(k))
 	}
 	if warm {
 		// One of them is cached (the one found last time, most likely):

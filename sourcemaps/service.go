@@ -162,7 +162,7 @@ type Service struct {
 	// badMaps remembers maps that do not parse (not derived: a few bytes
 	// of error each, and the upload was accepted by a lenient bundle).
 	badMaps *cache.Memory[error]
-	records *recordCache
+	records *cache.Expiring[storedRecord]
 	missing *cache.Negative // nil when NegativeTTL < 0
 }
 
@@ -213,7 +213,8 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 		negObs = o.metrics.Observer("sourcemaps-records", "negative")
 	}
 	if cfg.RecordTTL > 0 {
-		s.records = newRecordCache(cfg.RecordTTL, cfg.RecordCacheEntries, recObs)
+		s.records = cache.NewExpiring[storedRecord](cfg.RecordTTL, cfg.RecordCacheEntries)
+		s.records.Observer = recObs
 	}
 	if cfg.NegativeTTL > 0 {
 		s.missing = cache.NewNegative(cfg.NegativeTTL, cfg.RecordCacheEntries)
