@@ -3,7 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
+
+	"github.com/schollz/progressbar/v3"
 )
 
 // clientFlags are the flags every client subcommand shares: which server,
@@ -33,4 +36,17 @@ func (c *clientFlags) endpoint(command, path string) (string, error) {
 		return "", fmt.Errorf("%s: bad --url: %w", command, err)
 	}
 	return u, nil
+}
+
+// uploadProgress is the byte progress bar of the upload subcommands, on
+// stderr so that stdout keeps only the summary table.
+func uploadProgress(stderr io.Writer, quiet bool, total int64) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetVisibility(!quiet),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription("uploading"),
+		progressbar.OptionThrottle(100_000_000), // 100 ms
+		progressbar.OptionClearOnFinish(),
+	)
 }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/stacklens/stacklens/debugfiles"
 )
 
@@ -82,14 +80,7 @@ func runUploadDebugFiles(ctx context.Context, args []string, stdout, stderr io.W
 	for _, f := range files {
 		total += f.size
 	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(!*quiet),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetDescription("uploading"),
-		progressbar.OptionThrottle(100_000_000), // 100 ms
-		progressbar.OptionClearOnFinish(),
-	)
+	bar := uploadProgress(stderr, *quiet, total)
 	var stored []debugfiles.FileMeta
 	for _, f := range files {
 		metas, err := uploadOne(ctx, endpoint, client.token, f.path, bar)

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/stacklens/stacklens/sourcemaps"
 )
 
@@ -88,14 +86,7 @@ func runUploadSourcemaps(ctx context.Context, args []string, stdout, stderr io.W
 	for _, f := range files {
 		total += f.size
 	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(!*quiet),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetDescription("uploading"),
-		progressbar.OptionThrottle(100_000_000), // 100 ms
-		progressbar.OptionClearOnFinish(),
-	)
+	bar := uploadProgress(stderr, *quiet, total)
 	var stored []sourcemaps.FileRecord
 	skipped := 0
 	for _, f := range files {
