@@ -1,9 +1,6 @@
 package symbolizer
 
-import (
-	"debug/macho"
-	"sort"
-)
+import "debug/macho"
 
 // machoSymbols returns the defined function-section symbols of f, each
 // sized like llvm's computeSymbolSizes does for Mach-O (whose nlist records
@@ -14,11 +11,7 @@ func machoSymbols(f *macho.File) []rawSymbol {
 	if f.Symtab == nil {
 		return nil
 	}
-	type sym struct {
-		rawSymbol
-		sect uint8
-	}
-	var syms []sym
+	var syms []sectionSymbol
 	for _, s := range f.Symtab.Syms {
 		// N_STAB entries are debugger records, N_SECT marks a defined
 		// symbol in a section.
@@ -29,28 +22,10 @@ func machoSymbols(f *macho.File) []rawSymbol {
 		if len(name) > 1 && name[0] == '_' {
 			name = name[1:]
 		}
-		syms = append(syms, sym{rawSymbol{name: name, addr: s.Value}, s.Sect})
+		syms = append(syms, sectionSymbol{rawSymbol{name: name, addr: s.Value}, int(s.Sect)})
 	}
-	sort.SliceStable(syms, func(i, j int) bool {
-		if syms[i].sect != syms[j].sect {
-			return syms[i].sect < syms[j].sect
-		}
-		return syms[i].addr < syms[j].addr
+	return sizeInSections(syms, func(sect int) uint64 {
+		sec := f.Sections[sect-1]
+		return sec.Addr + sec.Size
 	})
-	out := make([]rawSymbol, 0, len(syms))
-	for i, s := range syms {
-		sec := f.Sections[s.sect-1]
-		end := sec.Addr + sec.Size
-		for j := i + 1; j < len(syms) && syms[j].sect == s.sect; j++ {
-			if syms[j].addr > s.addr {
-				end = syms[j].addr
-				break
-			}
-		}
-		if end > s.addr {
-			s.size = end - s.addr
-		}
-		out = append(out, s.rawSymbol)
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package symbolizer
 
 import (
 	"debug/pe"
-	"sort"
 	"strings"
 )
 
@@ -14,12 +13,8 @@ import (
 // "f"); like the Mach-O leading underscore this is applied on reading, so
 // a name such as "__Z3foov" becomes an Itanium-mangled "_Z3foov".
 func peSymbols(f *pe.File, imageBase uint64) []rawSymbol {
-	type sym struct {
-		rawSymbol
-		sect int16
-	}
 	win32 := f.Machine == pe.IMAGE_FILE_MACHINE_I386
-	var syms []sym
+	var syms []sectionSymbol
 	for _, s := range f.Symbols {
 		// COFF function symbols: type 0x20 (DT_FCN); section numbers are 1-based.
 		if s.SectionNumber <= 0 || int(s.SectionNumber) > len(f.Sections) || s.Type&0x20 == 0 || s.Name == "" {
@@ -30,30 +25,12 @@ func peSymbols(f *pe.File, imageBase uint64) []rawSymbol {
 			name = undecoratePE32(name)
 		}
 		sec := f.Sections[s.SectionNumber-1]
-		syms = append(syms, sym{rawSymbol{name: name, addr: imageBase + uint64(sec.VirtualAddress) + uint64(s.Value)}, s.SectionNumber})
+		syms = append(syms, sectionSymbol{rawSymbol{name: name, addr: imageBase + uint64(sec.VirtualAddress) + uint64(s.Value)}, int(s.SectionNumber)})
 	}
-	sort.SliceStable(syms, func(i, j int) bool {
-		if syms[i].sect != syms[j].sect {
-			return syms[i].sect < syms[j].sect
-		}
-		return syms[i].addr < syms[j].addr
+	return sizeInSections(syms, func(sect int) uint64 {
+		sec := f.Sections[sect-1]
+		return imageBase + uint64(sec.VirtualAddress) + uint64(max(sec.VirtualSize, sec.Size))
 	})
-	out := make([]rawSymbol, 0, len(syms))
-	for i, s := range syms {
-		sec := f.Sections[s.sect-1]
-		end := imageBase + uint64(sec.VirtualAddress) + uint64(max(sec.VirtualSize, sec.Size))
-		for j := i + 1; j < len(syms) && syms[j].sect == s.sect; j++ {
-			if syms[j].addr > s.addr {
-				end = syms[j].addr
-				break
-			}
-		}
-		if end > s.addr {
-			s.size = end - s.addr
-		}
-		out = append(out, s.rawSymbol)
-	}
-	return out
 }
 
 // undecoratePE32 removes the cdecl/stdcall/fastcall/vectorcall decorations

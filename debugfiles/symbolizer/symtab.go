@@ -67,3 +67,37 @@ func (x *symbolIndex) find(addr uint64) (symbol, bool) {
 	}
 	return x.syms[i], true
 }
+
+// sectionSymbol is a symbol of a format whose records carry no size, with
+// its 1-based section number.
+type sectionSymbol struct {
+	rawSymbol
+	sect int
+}
+
+// sizeInSections sizes symbols like llvm's computeSymbolSizes: each up to
+// the next higher symbol address of the same section, the last one up to
+// sectionEnd(its section).
+func sizeInSections(syms []sectionSymbol, sectionEnd func(sect int) uint64) []rawSymbol {
+	sort.SliceStable(syms, func(i, j int) bool {
+		if syms[i].sect != syms[j].sect {
+			return syms[i].sect < syms[j].sect
+		}
+		return syms[i].addr < syms[j].addr
+	})
+	out := make([]rawSymbol, 0, len(syms))
+	for i, s := range syms {
+		end := sectionEnd(s.sect)
+		for j := i + 1; j < len(syms) && syms[j].sect == s.sect; j++ {
+			if syms[j].addr > s.addr {
+				end = syms[j].addr
+				break
+			}
+		}
+		if end > s.addr {
+			s.size = end - s.addr
+		}
+		out = append(out, s.rawSymbol)
+	}
+	return out
+}
