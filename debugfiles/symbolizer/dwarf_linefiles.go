@@ -358,10 +358,20 @@ func llvmAppend(p, c string) string {
 	return p + c
 }
 
-// elfLineSections reads the sections for lineSections; a missing or unreadable
-// section is nil (a header that needs it then falls back).
+// newLineSections reads the sections lineSections needs through read
+// (section name without its format's prefix, "." for ELF and PE, "__" for
+// Mach-O); a missing or unreadable section reads as nil, and without
+// debug_line there is nothing to use.
+func newLineSections(read func(name string) []byte, prefix string, order binary.ByteOrder) *lineSections {
+	ls := &lineSections{line: read(prefix + "debug_line"), lineStr: read(prefix + "debug_line_str"), str: read(prefix + "debug_str"), order: order}
+	if ls.line == nil {
+		return nil
+	}
+	return ls
+}
+
 func elfLineSections(f *elf.File) *lineSections {
-	get := func(name string) []byte {
+	return newLineSections(func(name string) []byte {
 		s := f.Section(name)
 		if s == nil || s.Type == elf.SHT_NOBITS {
 			return nil
@@ -371,16 +381,11 @@ func elfLineSections(f *elf.File) *lineSections {
 			return nil
 		}
 		return b
-	}
-	ls := &lineSections{line: get(".debug_line"), lineStr: get(".debug_line_str"), str: get(".debug_str"), order: f.ByteOrder}
-	if ls.line == nil {
-		return nil
-	}
-	return ls
+	}, ".", f.ByteOrder)
 }
 
 func machoLineSections(f *macho.File) *lineSections {
-	get := func(name string) []byte {
+	return newLineSections(func(name string) []byte {
 		s := f.Section(name)
 		if s == nil {
 			return nil
@@ -390,16 +395,11 @@ func machoLineSections(f *macho.File) *lineSections {
 			return nil
 		}
 		return b
-	}
-	ls := &lineSections{line: get("__debug_line"), lineStr: get("__debug_line_str"), str: get("__debug_str"), order: f.ByteOrder}
-	if ls.line == nil {
-		return nil
-	}
-	return ls
+	}, "__", f.ByteOrder)
 }
 
 func peLineSections(f *pe.File) *lineSections {
-	get := func(name string) []byte {
+	return newLineSections(func(name string) []byte {
 		s := f.Section(name)
 		if s == nil {
 			return nil
@@ -414,10 +414,5 @@ func peLineSections(f *pe.File) *lineSections {
 			b = b[:s.VirtualSize]
 		}
 		return b
-	}
-	ls := &lineSections{line: get(".debug_line"), lineStr: get(".debug_line_str"), str: get(".debug_str"), order: binary.LittleEndian}
-	if ls.line == nil {
-		return nil
-	}
-	return ls
+	}, ".", binary.LittleEndian)
 }
