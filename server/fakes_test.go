@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/stacklens/stacklens/debugfiles"
+	"github.com/stacklens/stacklens/internal/testenv"
 	"github.com/stacklens/stacklens/server/auth"
 	"github.com/stacklens/stacklens/sourcemaps"
 	"github.com/stacklens/stacklens/storage"
@@ -179,29 +180,12 @@ type testServer struct {
 	js    *fakeJS
 	debug *fakeDebug
 	store *fakeStore
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs  *testenv.SyncBuffer
 }
 
 func newTestServer(t *testing.T, edit func(*Config, *Deps)) *testServer {
 	t.Helper()
-	ts := &testServer{js: &fakeJS{}, debug: &fakeDebug{}, store: &fakeStore{}, logs: &syncBuffer{}}
+	ts := &testServer{js: &fakeJS{}, debug: &fakeDebug{}, store: &fakeStore{}, logs: &testenv.SyncBuffer{}}
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	deps := Deps{Store: ts.store, JS: ts.js, DebugFiles: ts.debug, Symbolicator: fakeSym{}}

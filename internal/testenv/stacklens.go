@@ -74,22 +74,24 @@ type Server struct {
 
 	t      testing.TB
 	addr   string
-	logs   *syncBuffer
+	logs   *SyncBuffer
 	exited chan struct{}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers, for the output
+// of a process or a logger read by the test.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -114,7 +116,7 @@ func StartServerWithEnv(t testing.TB, env []string, args ...string) *Server {
 		Env:     env,
 		t:       t,
 		addr:    "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		logs:    &syncBuffer{},
+		logs:    &SyncBuffer{},
 	}
 	s.URL = "http://" + s.addr
 	t.Cleanup(func() {
