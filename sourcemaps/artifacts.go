@@ -89,6 +89,10 @@ func (s *Service) loadMapBlob(ctx context.Context, sha string) (*mapping.Map, er
 	})
 }
 
+// errNoContent: a source's content that does not inflate (a damaged
+// derived index); not cached, the frame goes without context.
+var errNoContent = errors.New("source content unreadable")
+
 // storedRecord is a FileRecord as the object store keeps it: for a file
 // that is not a map, with the references its content makes (computed at
 // upload, a function of the blob), so that a replica can look for the map
@@ -166,13 +170,24 @@ func (s *Service) invalidateProject(project string) {
 
 // sourceLines returns source i of a map's sourcesContent as lines, split
 // once per process.
-func (s *Service) sourceLines(ctx context.Context, mapKey string, m *mapping.Map, i int) (*lineIndex, bool) {
-	content, ok := m.SourceContent(i)
+func (s *Service) sourceLines(ctx context.Context, mapKey string, m *mapping.Map, i, lineno int) (*lineIndex, bool) {
+	// The lines a context shows: a map from the derived-index chain
+	// inflates only the chunk(s) of the source that hold them.
+	r, ok := m.ContentRange(i, lineno-1-contextLines, lineno-1+contextLines)
 	if !ok {
 		return nil, false
 	}
-	v, err := s.parsed.GetOrLoad(ctx, "src:"+mapKey+":"+strconv.Itoa(i), func(context.Context) (any, int64, error) {
-		x := newLineIndex(content)
+	key := "src:" + mapKey + ":" + strconv.Itoa(i) + ":" + strconv.Itoa(r.First) + ":" + strconv.Itoa(r.Last)
+	v, err := s.parsed.GetOrLoad(ctx, key, func(context.Context) (any, int64, error) {
+		p, ok := m.ContentText(r)
+		if !ok {
+			return nil, 0, errNoContent
+		}
+		x := newLineIndex(p.Text)
+		x.first = p.FirstLine
+		if p.Copy {
+			return x, x.sizeBytes(), nil
+		}
 		// The text is the map's (for a map from the derived-index chain,
 		// a view of its mapped file, see mapping.IndexCodec): the index
 		// holds the map so that the text stays valid, and only the line

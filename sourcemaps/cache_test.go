@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -141,8 +142,9 @@ func TestDerivedIndexLayers(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(derived) != 2 || !strings.HasPrefix(derived[0], "derived/js-scopes/1/") || !strings.HasPrefix(derived[1], "derived/sourcemap-index/1/") {
-		t.Fatalf("derived objects %v, want one js-scopes/1 and one sourcemap-index/1", derived)
+	wantIndex := fmt.Sprintf("derived/sourcemap-index/%d/", mapping.IndexVersion)
+	if len(derived) != 2 || !strings.HasPrefix(derived[0], "derived/js-scopes/1/") || !strings.HasPrefix(derived[1], wantIndex) {
+		t.Fatalf("derived objects %v, want one js-scopes/1 and one %s", derived, wantIndex)
 	}
 
 	blobGets := bucket.count("blobs")
@@ -263,15 +265,15 @@ func TestIndexVersionBumpIgnoresOldFiles(t *testing.T) {
 	c.check(t, s, "first request")
 	s.WaitWriteBack()
 	mapSHA := ""
-	bucket.List(context.Background(), "derived/sourcemap-index/1/", func(o storage.ObjectInfo) error {
+	bucket.List(context.Background(), fmt.Sprintf("derived/sourcemap-index/%d/", mapping.IndexVersion), func(o storage.ObjectInfo) error {
 		mapSHA = o.Key[strings.LastIndex(o.Key, "/")+1:]
 		return nil
 	})
 	if mapSHA == "" {
-		t.Fatal("no version 1 index written back")
+		t.Fatalf("no version %d index written back", mapping.IndexVersion)
 	}
 	builds := 0
-	d := cache.NewDerived[*mapping.Map](versionedIndexCodec{version: 2}, cache.NewMemory[*mapping.Map](1<<30), disk, bucket, nil)
+	d := cache.NewDerived[*mapping.Map](versionedIndexCodec{version: mapping.IndexVersion + 1}, cache.NewMemory[*mapping.Map](1<<30), disk, bucket, nil)
 	m, err := d.Get(context.Background(), mapSHA, func(ctx context.Context) (*mapping.Map, int64, error) {
 		builds++
 		data, err := s.blobs.ReadBlob(ctx, mapSHA, 1<<30)
@@ -288,7 +290,7 @@ func TestIndexVersionBumpIgnoresOldFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st := d.Stats(); builds != 1 || st.DiskHits != 0 || st.StoreHits != 0 || st.Corrupt != 0 {
-		t.Fatalf("version 2 chain: %d builds, %+v; want the version 1 files ignored", builds, st)
+		t.Fatalf("version %d chain: %d builds, %+v; want the version %d files ignored", mapping.IndexVersion+1, builds, st, mapping.IndexVersion)
 	}
 }
 

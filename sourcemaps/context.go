@@ -28,6 +28,9 @@ type lineIndex struct {
 	// file, see textCodec) alive as long as the index is; nil when text is
 	// on the heap.
 	owner any
+	// first is the 0-based line of the file that text starts with (a part
+	// of a source, see Service.sourceLines); 0 for a whole file.
+	first int
 }
 
 func newLineIndex(text string) *lineIndex {
@@ -97,7 +100,7 @@ func (x *lineIndex) sizeBytes() int64 {
 // line trimmed around the 1-based UTF-16 column colno; nil when the file has
 // no such line.
 func (x *lineIndex) context(lineno, colno int) *Context {
-	i := lineno - 1
+	i := lineno - 1 - x.first
 	if i < 0 || i >= x.numLines() {
 		return nil
 	}

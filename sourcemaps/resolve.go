@@ -605,7 +605,7 @@ func (r *stackResolver) missingMinifiedMessage(m *module) string {
 // sourceContext returns the original source's lines around the frame, from
 // the map's sourcesContent or an uploaded original matched by URL.
 func (r *stackResolver) sourceContext(ctx context.Context, i int, mod *module, srcIdx int, url string, line, col int) *Context {
-	if x, ok := r.s.sourceLines(ctx, mod.mapKey, mod.smap, srcIdx); ok {
+	if x, ok := r.s.sourceLines(ctx, mod.mapKey, mod.smap, srcIdx, line); ok {
 		return x.context(line, col)
 	}
 	x, seen := r.sources[url]

@@ -11,13 +11,13 @@ import (
 )
 
 // The "sourcemap-index" derived format: a parsed Map laid out so that a
-// reader can use the bulk of it (line offsets, columns, segments) straight
-// from a memory-mapped file. Every integer is little-endian; every array
-// starts at a multiple of 8 bytes from the start of the payload (which the
-// cache frame places 64-byte aligned).
+// reader can use the bulk of it (line offsets, packed segments, sources)
+// straight from a memory-mapped file. Every integer is
+// little-endian; every section starts at a multiple of 8 bytes from the
+// start of the payload (which the cache frame places 64-byte aligned).
 //
 //	off  len  field
-//	  0    8  magic "SMINDEX\x01"
+//	  0    8  magic "SMINDEX\x02"
 //	  8    8  L: entries of the line table (lines + 1)
 //	 16    8  S: segments
 //	 24    8  N: sources
@@ -25,14 +25,24 @@ import (
 //	 40    8  F: Metro function starts (x_facebook_sources), all sources
 //	 48    8  flags: 1 ignore list present, 2 x_facebook_sources present
 //	 56    8  B: bytes of string data
-//	 64       line table       L × int32   (segment index of each line's first segment)
-//	          columns          S × int32   (generated column of each segment)
-//	          segments         S × 4 int32 (source, original line, original column, name)
+//	 64    8  bit widths of column, source+1, original line, original
+//	          column, name+1 (one byte each, <= 32), then 3 zero bytes
+//	 72    8  C: content chunks, all sources
+//	 80       line table       L × int32   (segment index of each line's first segment)
+//	          columns          S columns packed (see segTable) + 8 bytes padding
+//	          records          S × (source, line, column, name) packed + 8 bytes padding
 //	          string offsets   (T+1) × uint32, T = 3 + 2N + M + F; strings in order:
 //	                           file, sourceRoot, debugId, sources, sourcesContent,
 //	                           names, function-start names
 //	          has content      N bytes (0 or 1)
 //	          ignored          N bytes (only with flag 1)
+//	          chunks/source    (N+1) × uint32: source i's chunks are [c[i], c[i+1])
+//	          chunk lines      C × uint32: the first line of each chunk (0-based)
+//	          chunk lengths    C × uint32: bytes of text of each chunk
+//	          chunk sizes      C × uint32: bytes stored of each chunk; the
+//	                           chunks of a source are its sourcesContent
+//	                           string, one after another, each the text
+//	                           itself when size = length, else s2-compressed
 //	          functions/source N × uint32 (only with flag 2)
 //	          function starts  F × 2 int32 (line, column) (only with flag 2)
 //	          string data      B bytes
@@ -41,8 +51,8 @@ import (
 // of long lines is not stored: it is rebuilt on decoding (1/16th of the
 // columns).
 const (
-	indexMagic   = "SMINDEX\x01"
-	indexHeader  = 64
+	indexMagic   = "SMINDEX\x02"
+	indexHeader  = 80
 	flagIgnore   = 1
 	flagFacebook = 2
 )
@@ -52,7 +62,7 @@ const (
 // versions are then ignored, never misread.
 const (
 	IndexFormat  = "sourcemap-index"
-	IndexVersion = 1
+	IndexVersion = 2
 )
 
 // ErrBadIndex is wrapped by every DecodeIndex error.
@@ -97,9 +107,12 @@ func EncodeIndex(w io.Writer, m *Map) error {
 		flags |= flagFacebook
 	}
 	if len(m.contents) != nSrc || len(m.hasCont) != nSrc || (m.ignored != nil && len(m.ignored) != nSrc) ||
-		(m.fbSources != nil && len(m.fbSources) != nSrc) || len(m.cols) != len(m.segs) || len(m.lineStart) == 0 {
+		(m.fbSources != nil && len(m.fbSources) != nSrc) ||
+		len(m.lineStart) == 0 || !m.segs.width.valid() ||
+		len(m.segs.cols) != packedLen(m.segs.n, uint64(m.segs.width.col)) || len(m.segs.recs) != packedLen(m.segs.n, m.segs.width.rec()) {
 		return errors.New("mapping: EncodeIndex: inconsistent Map")
 	}
+	stored, chunks := m.chunkedContents()
 
 	// String offsets first: their total decides whether the map fits.
 	nStr := 3 + 2*nSrc + len(m.names) + nFB
@@ -116,7 +129,7 @@ func EncodeIndex(w io.Writer, m *Map) error {
 		for _, s := range m.sources {
 			f(s)
 		}
-		for _, s := range m.contents {
+		for _, s := range stored {
 			f(s)
 		}
 		for _, s := range m.names {
@@ -155,24 +168,20 @@ func EncodeIndex(w io.Writer, m *Map) error {
 	}
 
 	put([]byte(indexMagic))
-	for _, v := range []uint64{uint64(len(m.lineStart)), uint64(len(m.cols)), uint64(nSrc), uint64(len(m.names)), uint64(nFB), flags, total} {
+	for _, v := range []uint64{uint64(len(m.lineStart)), uint64(m.segs.n), uint64(nSrc), uint64(len(m.names)), uint64(nFB), flags, total} {
 		u64(v)
 	}
-	int32Array := func(v []int32) {
-		if littleEndian() {
-			// The in-memory layout is the file's: write it as it is.
-			put(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)))
-			return
-		}
-		for _, x := range v {
-			u32(uint32(x))
-		}
+	wd := m.segs.width
+	put([]byte{wd.col, wd.source, wd.srcLine, wd.srcCol, wd.name, 0, 0, 0})
+	u64(uint64(len(chunks.firstLine)))
+	for _, x := range m.lineStart {
+		u32(uint32(x))
 	}
-	int32Array(m.lineStart)
 	align()
-	int32Array(m.cols)
+	put(m.segs.cols)
 	align()
-	int32Array(unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(m.segs))), 4*len(m.segs)))
+	put(m.segs.recs)
+	align()
 	for _, o := range offs {
 		u32(o)
 	}
@@ -189,6 +198,12 @@ func EncodeIndex(w io.Writer, m *Map) error {
 		put(bools)
 	}
 	align()
+	for _, arr := range [][]uint32{chunks.start, chunks.firstLine, chunks.textLen, chunks.size} {
+		for _, v := range arr {
+			u32(v)
+		}
+		align()
+	}
 	if m.fbSources != nil {
 		for _, fs := range m.fbSources {
 			u32(uint32(len(fs.Functions)))
@@ -259,6 +274,16 @@ func int32s(b []byte) ([]int32, bool) {
 	return out, true
 }
 
+// uint32s copies b as little-endian uint32s (tables a few entries per
+// source long).
+func uint32s(b []byte) []uint32 {
+	out := make([]uint32, len(b)/4)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return out
+}
+
 func littleEndian() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1
@@ -289,11 +314,16 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	le := binary.LittleEndian
 	nLines, nSegs, nSrc, nNames := le.Uint64(data[8:]), le.Uint64(data[16:]), le.Uint64(data[24:]), le.Uint64(data[32:])
 	nFB, flags, nBytes := le.Uint64(data[40:]), le.Uint64(data[48:]), le.Uint64(data[56:])
+	wd := segWidths{col: data[64], source: data[65], srcLine: data[66], srcCol: data[67], name: data[68]}
+	nChunks := le.Uint64(data[72:])
 	if flags&^(flagIgnore|flagFacebook) != 0 {
 		return nil, 0, fmt.Errorf("%w: unknown flags %#x", ErrBadIndex, flags)
 	}
-	if nLines == 0 || nLines > math.MaxInt32 || nSegs > math.MaxInt32 || nSrc > math.MaxInt32 || nNames > math.MaxInt32 || nFB > math.MaxInt32 {
-		return nil, 0, fmt.Errorf("%w: absurd counts (lines %d, segments %d, sources %d, names %d, functions %d)", ErrBadIndex, nLines, nSegs, nSrc, nNames, nFB)
+	if !wd.valid() || data[69]|data[70]|data[71] != 0 {
+		return nil, 0, fmt.Errorf("%w: bad field widths % x", ErrBadIndex, data[64:72])
+	}
+	if nLines == 0 || nLines > math.MaxInt32 || nSegs > math.MaxInt32 || nSrc > math.MaxInt32 || nNames > math.MaxInt32 || nFB > math.MaxInt32 || nChunks > math.MaxInt32 {
+		return nil, 0, fmt.Errorf("%w: absurd counts (lines %d, segments %d, sources %d, names %d, functions %d, chunks %d)", ErrBadIndex, nLines, nSegs, nSrc, nNames, nFB, nChunks)
 	}
 	if flags&flagFacebook == 0 && nFB != 0 {
 		return nil, 0, fmt.Errorf("%w: function starts without x_facebook_sources", ErrBadIndex)
@@ -313,11 +343,11 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	colB, err := section(nSegs, 4)
+	colB, err := section(uint64(packedLen(int(nSegs), uint64(wd.col))), 1)
 	if err != nil {
 		return nil, 0, err
 	}
-	segB, err := section(nSegs, 16)
+	recB, err := section(uint64(packedLen(int(nSegs), wd.rec())), 1)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -338,6 +368,12 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	if err := r.align(); err != nil {
 		return nil, 0, err
 	}
+	var chunkB [4][]byte
+	for k, n := range []uint64{nSrc + 1, nChunks, nChunks, nChunks} {
+		if chunkB[k], err = section(n, 4); err != nil {
+			return nil, 0, err
+		}
+	}
 	var fbCountB, fbFuncB []byte
 	if flags&flagFacebook != 0 {
 		if fbCountB, err = section(nSrc, 4); err != nil {
@@ -356,10 +392,8 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	}
 
 	lineStart, c1 := int32s(lineB)
-	cols, c2 := int32s(colB)
-	segWords, c3 := int32s(segB)
-	if c1 || c2 || c3 {
-		copied += int64(len(lineB) + len(colB) + len(segB))
+	if c1 {
+		copied += int64(len(lineB))
 	}
 	// The line table is what every lookup indexes the other arrays with:
 	// it must start at 0, never decrease and end at the segment count.
@@ -371,26 +405,9 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 			return nil, 0, fmt.Errorf("%w: line table decreases at line %d", ErrBadIndex, i)
 		}
 	}
-	var segs []segment
-	if nSegs > 0 {
-		segs = unsafe.Slice((*segment)(unsafe.Pointer(unsafe.SliceData(segWords))), nSegs)
-	} else {
-		segs = []segment{}
-	}
-	// What Parse guarantees, checked again so that a decoded Map keeps
-	// Parse's contract (sorted lines, indices inside the tables) even for
-	// a forged file that passed the frame checksum. The file was just read
-	// in full for that checksum, so this pass costs no I/O.
-	for l := 0; l+1 < len(lineStart); l++ {
-		prev := int32(0)
-		for i := lineStart[l]; i < lineStart[l+1]; i++ {
-			c, sg := cols[i], segs[i]
-			if c < prev || sg.source < -1 || int64(sg.source) >= int64(nSrc) || sg.name < -1 || int64(sg.name) >= int64(nNames) ||
-				sg.srcLine < 0 || sg.srcCol < 0 || (sg.source < 0 && sg.name >= 0) {
-				return nil, 0, fmt.Errorf("%w: segment %d of line %d is out of order or indexes outside the tables", ErrBadIndex, i-lineStart[l], l)
-			}
-			prev = c
-		}
+	segs := newSegTable(int(nSegs), wd, colB, recB)
+	if err := segs.check(lineStart, int32(nSrc), int32(nNames)); err != nil {
+		return nil, 0, err
 	}
 
 	offs := make([]uint32, nStr+1)
@@ -436,7 +453,6 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 
 	m := &Map{
 		lineStart: lineStart,
-		cols:      cols,
 		segs:      segs,
 	}
 	m.file, m.sourceRoot, m.debugID = str(), str(), str()
@@ -450,6 +466,11 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 		m.contents[i] = str()
 		m.hasCont[i] = hasContB[i] != 0
 	}
+	chunks := &contentChunks{start: uint32s(chunkB[0]), firstLine: uint32s(chunkB[1]), textLen: uint32s(chunkB[2]), size: uint32s(chunkB[3])}
+	if err := chunks.check(m.contents, m.hasCont); err != nil {
+		return nil, 0, err
+	}
+	m.chunks = chunks
 	m.names = make([]string, nNames)
 	for i := range m.names {
 		m.names[i] = str()
@@ -483,15 +504,14 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 			return nil, 0, fmt.Errorf("%w: %d function starts listed, %d stored", ErrBadIndex, used, nFB)
 		}
 	}
-	b := &builder{lineStart: m.lineStart, cols: m.cols}
-	b.buildBlocks()
-	m.blockStart, m.blocks = b.blockStart, b.blocks
+	m.blockStart, m.blocks = buildBlocks(m.lineStart, &m.segs)
 
 	const strHeader = int64(unsafe.Sizeof(""))
 	m.size = int64(unsafe.Sizeof(*m)) + int64(len(arena)) + copied +
 		strHeader*int64(len(m.sources)+len(m.contents)+len(m.names)) +
 		int64(len(m.hasCont)+len(m.ignored)) +
-		4*int64(cap(m.blockStart)+cap(m.blocks)) + facebookSize(m.fbSources)
+		4*int64(cap(m.blockStart)+cap(m.blocks)) + facebookSize(m.fbSources) +
+		4*int64(len(chunks.start)+len(chunks.firstLine)+len(chunks.textLen)+len(chunks.size)+len(chunks.off))
 	if !viewContents {
 		m.size += int64(len(contents))
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"sort"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -127,10 +129,10 @@ func TestIndexRoundTrip(t *testing.T) {
 					t.Errorf("size %d, SizeBytes %d", size, dec.SizeBytes())
 				}
 				if dec.NumTokens() > 0 {
-					// Aligned data is used in place (that is the point of
-					// the format); misaligned data is copied.
-					if in := within(unsafe.Pointer(&dec.cols[0]), data); in == misalign {
-						t.Errorf("misalign=%v: columns inside the data = %v", misalign, in)
+					// The packed segments are used in place (that is the
+					// point of the format), aligned or not.
+					if !within(unsafe.Pointer(&dec.segs.cols[0]), data) || !within(unsafe.Pointer(&dec.segs.recs[0]), data) {
+						t.Errorf("misalign=%v: segments copied", misalign)
 					}
 				}
 				assertSameAnswers(t, orig, dec)
@@ -145,7 +147,9 @@ func TestIndexRoundTrip(t *testing.T) {
 					if c, _ := dec.SourceContent(i); c != "" && within(unsafe.Pointer(unsafe.StringData(c)), data) {
 						t.Errorf("DecodeIndex: content %d points into the data", i)
 					}
-					if c, _ := viewed.SourceContent(i); c != "" && !within(unsafe.Pointer(unsafe.StringData(c)), data) {
+					// What the index stores of a content (its chunks,
+					// compressed or not) is left in the data.
+					if c := viewed.contents[i]; c != "" && !within(unsafe.Pointer(unsafe.StringData(c)), data) {
 						t.Errorf("IndexCodec.Decode: content %d copied", i)
 					}
 					if s := viewed.Source(i); s != "" && within(unsafe.Pointer(unsafe.StringData(s)), data) {
@@ -167,7 +171,7 @@ func TestIndexRoundTrip(t *testing.T) {
 
 func TestIndexCodecNames(t *testing.T) {
 	var c IndexCodec
-	if c.Format() != "sourcemap-index" || c.Version() != 1 {
+	if c.Format() != "sourcemap-index" || c.Version() != 2 {
 		t.Fatalf("format %q version %d", c.Format(), c.Version())
 	}
 }
@@ -181,16 +185,33 @@ func TestDecodeIndexRejectsCorrupt(t *testing.T) {
 	le := binary.LittleEndian
 	patch := func(off int, v uint64, width int) []byte {
 		b := bytes.Clone(enc)
-		if width == 8 {
+		switch width {
+		case 8:
 			le.PutUint64(b[off:], v)
-		} else {
+		case 4:
 			le.PutUint32(b[off:], uint32(v))
+		default:
+			b[off] = byte(v)
 		}
 		return b
 	}
 	nLines := int(le.Uint64(enc[8:]))
 	colsOff := indexHeader + pad8(4*nLines)
-	segsOff := colsOff + pad8(4*m.NumTokens())
+	// reencode encodes m with one segment changed (EncodeIndex does not
+	// check what it writes).
+	reencode := func(change func(c *int32, s *segment)) []byte {
+		var cols []int32
+		var segs []segment
+		m.Tokens(func(t Token) bool {
+			cols = append(cols, int32(t.GenCol))
+			segs = append(segs, segment{int32(t.Source), int32(t.SrcLine), int32(t.SrcCol), int32(t.Name)})
+			return true
+		})
+		change(&cols[len(cols)/2], &segs[len(segs)/2])
+		forged := *m
+		forged.segs = packSegments(cols, segs)
+		return encodeIndex(t, &forged)
+	}
 	cases := []struct {
 		name string
 		data []byte
@@ -213,8 +234,12 @@ func TestDecodeIndexRejectsCorrupt(t *testing.T) {
 		{"line table not starting at 0", patch(indexHeader, 1, 4)},
 		{"line table decreasing", patch(indexHeader+4, 1<<31-1, 4)},
 		{"column out of order", patch(colsOff+4, 1<<31-1, 4)},
-		{"source index out of range", patch(segsOff, 1<<20, 4)},
-		{"name index below -1", patch(segsOff+12, uint64(0xfffffff0), 4)},
+		{"source index out of range", reencode(func(_ *int32, s *segment) { s.source = int32(m.NumSources()) })},
+		{"name index out of range", reencode(func(_ *int32, s *segment) { s.name = int32(m.NumNames()) })},
+		{"name without source", reencode(func(_ *int32, s *segment) { s.source, s.name = -1, 0 })},
+		{"column out of order (forged)", reencode(func(c *int32, _ *segment) { *c = 1<<31 - 1 })},
+		{"field width over 32", patch(64, 33, 1)},
+		{"nonzero width padding", patch(69, 1, 1)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -303,4 +328,106 @@ func BenchmarkEncodeIndex5MB(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(buf.Len()))
+}
+
+// TestContentRanges: every window of lines of every source of the real
+// maps reads, through a decoded index's chunks, exactly as the source's
+// lines from Parse; windows inside one stored-raw chunk are views.
+func TestContentRanges(t *testing.T) {
+	for _, f := range realFixtures(t) {
+		t.Run(f.name, func(t *testing.T) {
+			orig, err := Parse(f.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := alignedCopy(encodeIndex(t, orig), false)
+			dec, _, err := IndexCodec{}.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compressed := 0
+			for i := range orig.NumSources() {
+				text, ok := orig.SourceContent(i)
+				if _, dok := dec.ContentRange(i, 0, 0); dok != ok {
+					t.Fatalf("source %d: ContentRange ok %v, has content %v", i, dok, ok)
+				}
+				if !ok {
+					continue
+				}
+				lines := strings.SplitAfter(text, "\n")
+				for _, w := range [][2]int{{-3, 2}, {0, 0}, {len(lines) / 2, len(lines)/2 + 10}, {len(lines) - 3, len(lines) + 5}, {len(lines) + 10, len(lines) + 20}} {
+					r, ok := dec.ContentRange(i, w[0], w[1])
+					if !ok {
+						t.Fatalf("source %d: no range", i)
+					}
+					p, ok := dec.ContentText(r)
+					if !ok {
+						t.Fatalf("source %d lines %v: ContentText failed", i, w)
+					}
+					if !strings.HasPrefix(text[len(strings.Join(lines[:min(p.FirstLine, len(lines))], "")):], p.Text) {
+						t.Fatalf("source %d lines %v: text from line %d is not the source's", i, w, p.FirstLine)
+					}
+					got := strings.SplitAfter(p.Text, "\n")
+					if p.FirstLine > max(w[0], 0) || (p.FirstLine+len(got) < min(w[1], len(lines)-1) && p.FirstLine+len(got) < len(lines)) {
+						t.Fatalf("source %d lines %v: part covers from line %d, %d lines", i, w, p.FirstLine, len(got))
+					}
+					if p.Copy {
+						compressed++
+					} else if p.Text != "" && !within(unsafe.Pointer(unsafe.StringData(p.Text)), data) {
+						t.Fatalf("source %d: a part that is not a copy is not a view", i)
+					}
+				}
+			}
+			if len(f.data) > 200_000 && compressed == 0 {
+				t.Error("nothing stored compressed")
+			}
+		})
+	}
+}
+
+// TestDamagedChunks: chunk tables that disagree with the stored content
+// are rejected; compressed bytes damaged behind the frame checksum's back
+// read as no content, never as a panic.
+func TestDamagedChunks(t *testing.T) {
+	m, err := Parse(fixtureData(realFixtures(t), "axios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _, err := DecodeIndex(alignedCopy(encodeIndex(t, m), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dec.chunks
+	z := -1
+	for j := range c.size {
+		if c.size[j] < c.textLen[j] {
+			z = j
+			break
+		}
+	}
+	if z < 0 {
+		t.Fatal("no compressed chunk")
+	}
+	src := sort.Search(len(c.start), func(i int) bool { return c.start[i] > uint32(z) }) - 1
+	bad := *c
+	bad.size = append([]uint32(nil), c.size...)
+	bad.size[z]++
+	if err := bad.check(dec.contents, dec.hasCont); !errors.Is(err, ErrBadIndex) {
+		t.Errorf("size off by one: %v", err)
+	}
+	stored := []byte(dec.contents[src])
+	for k := c.off[z]; k < c.off[z]+c.size[z]; k += 7 {
+		stored[k] ^= 0x5a
+	}
+	dec.contents[src] = string(stored)
+	r := ContentRange{Source: src, First: z - int(c.start[src]), Last: z - int(c.start[src])}
+	if p, ok := dec.ContentText(r); ok {
+		want, _ := m.SourceContent(src)
+		if !strings.Contains(want, p.Text) {
+			t.Error("damaged chunk inflated to text that is not the source's")
+		}
+	}
+	if _, ok := dec.ContentText(ContentRange{Source: src, First: 0, Last: 1 << 20}); ok {
+		t.Error("range past the chunks accepted")
+	}
 }

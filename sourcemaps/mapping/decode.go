@@ -29,7 +29,8 @@ type builder struct {
 	lineStart []int32 // lineStart[i] = index in cols/segs of line i's first segment
 	cols      []int32
 	segs      []segment
-	curLine   int32 // the line currently receiving segments
+	packed    segTable // cols and segs once finished
+	curLine   int32    // the line currently receiving segments
 	maxLines  int
 
 	blockStart []int32 // per line, index of its first entry in blocks; nil when no line is long
@@ -91,23 +92,20 @@ func (l lineSorter) Swap(i, j int) {
 	l.segs[i], l.segs[j] = l.segs[j], l.segs[i]
 }
 
-// finish closes the last line and trims the arrays: the capacity guessed
-// from the mappings length would otherwise be charged to the cache.
+// finish closes the last line, packs the segments (see segTable) and
+// builds the block index.
 func (b *builder) finish() {
 	b.finishLine()
 	b.lineStart = append(b.lineStart, int32(len(b.cols)))
-	if n := len(b.cols); cap(b.cols)-n > n/8+16 {
-		b.cols = append(make([]int32, 0, n), b.cols...)
-		b.segs = append(make([]segment, 0, n), b.segs...)
-	}
 	if n := len(b.lineStart); cap(b.lineStart)-n > n/8+16 {
 		b.lineStart = append(make([]int32, 0, n), b.lineStart...)
 	}
-	b.buildBlocks()
+	b.packed = packSegments(b.cols, b.segs)
+	b.cols, b.segs = nil, nil
+	b.blockStart, b.blocks = buildBlocks(b.lineStart, &b.packed)
 }
 
-// blockSize is how many segments one entry of the block index covers: 16
-// int32 columns are one 64-byte cache line.
+// blockSize is how many segments one entry of the block index covers.
 const blockSize = 16
 
 // buildBlocks builds a two-level index for long lines (minified bundles
@@ -115,23 +113,24 @@ const blockSize = 16
 // column of a line, in a small array that stays in cache, so a lookup
 // binary-searches that and then a single block instead of probing the
 // whole line's columns (one cache miss per probe).
-func (b *builder) buildBlocks() {
+func buildBlocks(lineStart []int32, t *segTable) (blockStart, blocks []int32) {
 	total := 0
-	for l := 0; l+1 < len(b.lineStart); l++ {
-		total += int(b.lineStart[l+1]-b.lineStart[l]-1) / blockSize
+	for l := 0; l+1 < len(lineStart); l++ {
+		total += int(lineStart[l+1]-lineStart[l]-1) / blockSize
 	}
 	if total == 0 {
-		return
+		return nil, nil
 	}
-	b.blocks = make([]int32, 0, total)
-	b.blockStart = make([]int32, len(b.lineStart))
-	for l := 0; l+1 < len(b.lineStart); l++ {
-		b.blockStart[l] = int32(len(b.blocks))
-		for i := b.lineStart[l] + blockSize; i < b.lineStart[l+1]; i += blockSize {
-			b.blocks = append(b.blocks, b.cols[i])
+	blocks = make([]int32, 0, total)
+	blockStart = make([]int32, len(lineStart))
+	for l := 0; l+1 < len(lineStart); l++ {
+		blockStart[l] = int32(len(blocks))
+		for i := lineStart[l] + blockSize; i < lineStart[l+1]; i += blockSize {
+			blocks = append(blocks, t.col(int(i)))
 		}
 	}
-	b.blockStart[len(b.lineStart)-1] = int32(len(b.blocks))
+	blockStart[len(lineStart)-1] = int32(len(blocks))
+	return blockStart, blocks
 }
 
 // sectionPlacement says where one (section) map's mappings land in the

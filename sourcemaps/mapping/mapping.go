@@ -56,14 +56,14 @@ type Map struct {
 	file, sourceRoot, debugID string
 
 	sources  []string // sourceRoot applied
-	contents []string
+	contents []string // the texts; for a Map decoded from an index, the chunks as stored (see chunks)
 	hasCont  []bool
+	chunks   *contentChunks // nil for a Map from Parse
 	names    []string
 	ignored  []bool // nil when the map has no ignore list
 
 	lineStart []int32 // len = lines+1; line i's segments are [lineStart[i], lineStart[i+1])
-	cols      []int32 // generated column of each segment
-	segs      []segment
+	segs      segTable
 
 	blockStart, blocks []int32 // two-level index of long lines, see buildBlocks
 
@@ -99,13 +99,21 @@ func (m *Map) Source(i int) string {
 	return m.sources[i]
 }
 
+// HasSourceContent reports whether SourceContent(i) has a text, without
+// decompressing it.
+func (m *Map) HasSourceContent(i int) bool {
+	return i >= 0 && i < len(m.contents) && m.hasCont[i]
+}
+
 // SourceContent returns sourcesContent[i]; ok is false when the entry is
-// null, missing or i is out of range.
+// null, missing or i is out of range. A Map decoded from an index keeps
+// contents compressed and inflates the whole text on each call: callers
+// that need some lines ask ContentRange and ContentText instead.
 func (m *Map) SourceContent(i int) (string, bool) {
-	if i < 0 || i >= len(m.contents) || !m.hasCont[i] {
+	if !m.HasSourceContent(i) {
 		return "", false
 	}
-	return m.contents[i], true
+	return m.wholeContent(i)
 }
 
 // Name returns names[i], or "" when i is out of range.
@@ -136,13 +144,13 @@ func (m *Map) SizeBytes() int64 { return m.size }
 func (m *Map) NumLines() int { return len(m.lineStart) - 1 }
 
 // NumTokens is the number of segments.
-func (m *Map) NumTokens() int { return len(m.cols) }
+func (m *Map) NumTokens() int { return m.segs.n }
 
 func (m *Map) token(line, i int) Token {
-	s := &m.segs[i]
+	s := m.segs.seg(i)
 	return Token{
 		GenLine: line,
-		GenCol:  int(m.cols[i]),
+		GenCol:  int(m.segs.col(i)),
 		Source:  int(s.source),
 		SrcLine: int(s.srcLine),
 		SrcCol:  int(s.srcCol),
@@ -188,7 +196,7 @@ func (m *Map) Lookup(line, col int) (Token, bool) {
 	// First index in [lo,hi) whose column is > c.
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if m.cols[mid] <= c {
+		if m.segs.col(mid) <= c {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -198,7 +206,7 @@ func (m *Map) Lookup(line, col int) (Token, bool) {
 		return Token{}, false
 	}
 	k := lo - 1
-	if m.cols[k] == c && k > start && m.cols[k-1] == c {
+	if k > start && m.segs.col(k-1) == c && m.segs.col(k) == c {
 		k = m.firstAt(start, k, c)
 	}
 	return m.token(line, k), true
@@ -209,7 +217,7 @@ func (m *Map) Lookup(line, col int) (Token, bool) {
 func (m *Map) firstAt(lo, hi int, c int32) int {
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if m.cols[mid] < c {
+		if m.segs.col(mid) < c {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -644,8 +652,7 @@ func assemble(top *rawMap, a *arena, t *tables, b *builder, maps []*rawMap) *Map
 		hasCont:    make([]bool, len(t.contents)),
 		names:      make([]string, len(t.names)),
 		lineStart:  b.lineStart,
-		cols:       b.cols,
-		segs:       b.segs,
+		segs:       b.packed,
 		blockStart: b.blockStart,
 		blocks:     b.blocks,
 	}
@@ -677,7 +684,7 @@ func assemble(top *rawMap, a *arena, t *tables, b *builder, maps []*rawMap) *Map
 	m.size = int64(unsafe.Sizeof(*m)) + int64(len(str)) + extra +
 		strHeader*int64(len(m.sources)+len(m.contents)+len(m.names)) +
 		int64(len(m.hasCont)+len(m.ignored)) +
-		4*int64(cap(m.lineStart)+cap(m.cols)+cap(m.blockStart)+cap(m.blocks)) + int64(unsafe.Sizeof(segment{}))*int64(cap(m.segs)) +
+		4*int64(cap(m.lineStart)+cap(m.blockStart)+cap(m.blocks)) + m.segs.sizeBytes() +
 		facebookSize(m.fbSources)
 	return m
 }
