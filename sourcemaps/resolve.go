@@ -37,6 +37,9 @@ type stackResolver struct {
 	normIDs  map[string]string     // "~/path" → debug ID, built on first need
 	problems []Problem
 	probIdx  map[string]int
+	// background is the work started ahead of need (prefetches), which
+	// ResolveStack waits for: nothing of a request outlives it.
+	background sync.WaitGroup
 }
 
 // ResolveStack maps every frame of one stack trace back to its original
@@ -60,6 +63,7 @@ func (s *Service) ResolveStack(ctx context.Context, req StackRequest) StackResul
 		callsite = tokenName
 	}
 	res.Problems = r.problems
+	r.background.Wait()
 	return res
 }
 
@@ -303,11 +307,10 @@ type mapFind struct {
 }
 
 // findMapRecord looks for the record of a module's map: by debug ID, else
-// by release at the URL ref names (relative to the frame's file, and to
-// the minified file's upload URL). It reads only what loadModule set
-// before the minified file loaded (absPath, minified), so that it can run
-// while that file loads.
-func (r *stackResolver) findMapRecord(ctx context.Context, m *module, ref, debugID string) mapFind {
+// by release at the URL ref names (relative to the frame's file abs, and to
+// the minified file's upload URL when it is known). It touches no module,
+// so that it can run while the minified file loads.
+func (r *stackResolver) findMapRecord(ctx context.Context, abs, uploadURL, ref, debugID string) mapFind {
 	var f mapFind
 	if debugID != "" {
 		rec, err := r.getRecord(ctx, debugKey(r.req.Project, debugID, "map"))
@@ -320,11 +323,11 @@ func (r *stackResolver) findMapRecord(ctx context.Context, m *module, ref, debug
 	if ref == "" || r.req.Release == "" {
 		return f
 	}
-	cands := releaseCandidates(joinURL(m.absPath, ref))
-	if m.minified != nil && m.minified.URL != "" {
+	cands := releaseCandidates(joinURL(abs, ref))
+	if uploadURL != "" {
 		// The upload's own URL may differ from the frame's (another
 		// host, or ~/ against a Node path); its neighbour counts too.
-		cands = append(cands, releaseCandidates(joinURL(m.minified.URL, ref))...)
+		cands = append(cands, releaseCandidates(joinURL(uploadURL, ref))...)
 	}
 	rec, err := r.firstRecord(ctx, r.releaseKeys(cands), func(rec *FileRecord) bool { return rec.Type == TypeSourceMap })
 	f.err = errors.Join(f.err, err)
@@ -335,16 +338,86 @@ func (r *stackResolver) findMapRecord(ctx context.Context, m *module, ref, debug
 }
 
 // mapPrefetch is a findMapRecord (and load of the map it finds) started
-// from the references stored in the minified file's record, before the
-// file itself loads: a second replica downloads both at once. loadModule
-// uses its answer only if the file says the same.
+// before the minified file is loaded, so that a replica that has neither
+// in memory downloads both at once. loadModule uses its answer only where
+// the file's own references would give the same (see answer).
 type mapPrefetch struct {
 	ref, debugID string
-	done         chan struct{}
-	find         mapFind
+	// guessed: started before the minified file's record was read, with
+	// the conventional map URL and without the upload URL's candidates.
+	guessed bool
+	done    chan struct{}
+	find    mapFind
 }
 
-func (r *stackResolver) prefetchMap(ctx context.Context, m *module, refs *textRefs) *mapPrefetch {
+func (r *stackResolver) startMapPrefetch(ctx context.Context, abs, uploadURL, ref, debugID string, guessed bool) *mapPrefetch {
+	p := &mapPrefetch{ref: ref, debugID: debugID, guessed: guessed, done: make(chan struct{})}
+	r.background.Go(func() {
+		defer close(p.done)
+		p.find = r.findMapRecord(ctx, abs, uploadURL, ref, debugID)
+		if p.find.rec != nil {
+			// Into the caches; loadModule reads it from there.
+			_, _ = r.s.loadMapBlob(ctx, p.find.rec.SHA256)
+		}
+	})
+	return p
+}
+
+// answer returns the prefetch's result if findMapRecord(ref, debugID),
+// run now with everything the module knows, would return the same.
+func (p *mapPrefetch) answer(ref, debugID string) (mapFind, bool) {
+	if p == nil || p.debugID != debugID {
+		return mapFind{}, false
+	}
+	if debugID == "" && p.ref != ref {
+		return mapFind{}, false
+	}
+	<-p.done
+	switch {
+	case p.find.byDebugID:
+		return p.find, true // found by debug ID: the URL was not looked at
+	case p.ref != ref:
+		return mapFind{}, false
+	case p.guessed && p.find.rec == nil:
+		// It did not look next to the upload URL.
+		return mapFind{}, false
+	}
+	return p.find, true
+}
+
+// guessMapPrefetch starts looking for a cold module's map before its
+// minified file's record is read: by the event's debug ID, and at the URL
+// most builds use (the file's name plus ".map").
+func (r *stackResolver) guessMapPrefetch(ctx context.Context, m *module) *mapPrefetch {
+	if r.s.records != nil {
+		keys := r.releaseKeys(releaseCandidates(m.absPath))
+		if m.debugID != "" {
+			keys = append(keys, debugKey(r.req.Project, m.debugID, "minified"))
+		}
+		for _, k := range keys {
+			if r.s.records.Contains(k) {
+				return nil // seen moments ago: its artifacts are in memory
+			}
+		}
+	}
+	ref := ""
+	if r.req.Release != "" {
+		u, _, _ := strings.Cut(m.absPath, "#")
+		u, _, _ = strings.Cut(u, "?")
+		if base := u[strings.LastIndexByte(u, '/')+1:]; base != "" {
+			ref = base + ".map"
+		}
+	}
+	if ref == "" && m.debugID == "" {
+		return nil
+	}
+	return r.startMapPrefetch(ctx, m.absPath, "", ref, m.debugID, true)
+}
+
+// prefetchMap starts the map's look-up from the references stored in the
+// minified file's record (computed at upload, see storedRecord), unless
+// the guess already looks there.
+func (r *stackResolver) prefetchMap(ctx context.Context, m *module, refs *textRefs, guess *mapPrefetch) *mapPrefetch {
 	ref := m.minified.Headers["sourcemap"]
 	if ref == "" {
 		ref = refs.SourceMappingURL
@@ -359,16 +432,12 @@ func (r *stackResolver) prefetchMap(ctx context.Context, m *module, refs *textRe
 	if strings.HasPrefix(ref, "data:") || (ref == "" && debugID == "") {
 		return nil
 	}
-	p := &mapPrefetch{ref: ref, debugID: debugID, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		p.find = r.findMapRecord(ctx, m, ref, debugID)
-		if p.find.rec != nil {
-			// Into the caches; loadModule reads it from there.
-			_, _ = r.s.loadMapBlob(ctx, p.find.rec.SHA256)
-		}
-	}()
-	return p
+	if guess != nil && guess.ref == ref && guess.debugID == debugID {
+		// The guess is this look-up but for the candidates next to the
+		// upload URL, which loadModule reads if the guess finds nothing.
+		return nil
+	}
+	return r.startMapPrefetch(ctx, m.absPath, m.minified.URL, ref, debugID, false)
 }
 
 // debugIDFor finds the debug ID of the file at abs: debug_meta's code_file
@@ -420,6 +489,7 @@ func (r *stackResolver) fail(m *module, st Status, key string, p Problem) {
 func (r *stackResolver) loadModule(ctx context.Context, m *module) {
 	s, proj := r.s, r.req.Project
 	m.debugID = r.debugIDFor(m.absPath)
+	guess := r.guessMapPrefetch(ctx, m)
 	var storeErr error
 	var stored *storedRecord
 	if m.debugID != "" {
@@ -446,9 +516,10 @@ func (r *stackResolver) loadModule(ctx context.Context, m *module) {
 		refs := stored.Refs
 		// The scope index of the minified file: needed by the first
 		// frame's function name, fetched (never built) meanwhile.
-		go s.scopeIdx.Peek(ctx, m.minified.SHA256)
+		sha := m.minified.SHA256
+		r.background.Go(func() { s.scopeIdx.Peek(ctx, sha) })
 		if refs != nil {
-			prefetch = r.prefetchMap(ctx, m, refs)
+			prefetch = r.prefetchMap(ctx, m, refs, guess)
 		}
 	}
 	ref := ""
@@ -503,12 +574,16 @@ func (r *stackResolver) loadModule(ctx context.Context, m *module) {
 		m.mapURL = joinURL(m.absPath, ref)
 		m.label, m.base = m.mapURL, m.mapURL
 	}
-	var found mapFind
-	if prefetch != nil && prefetch.ref == ref && prefetch.debugID == m.debugID {
-		<-prefetch.done
-		found = prefetch.find
-	} else {
-		found = r.findMapRecord(ctx, m, ref, m.debugID)
+	found, ok := prefetch.answer(ref, m.debugID)
+	if !ok {
+		found, ok = guess.answer(ref, m.debugID)
+	}
+	if !ok {
+		uploadURL := ""
+		if m.minified != nil {
+			uploadURL = m.minified.URL
+		}
+		found = r.findMapRecord(ctx, m.absPath, uploadURL, ref, m.debugID)
 	}
 	storeErr = errors.Join(storeErr, found.err)
 	if found.rec != nil {
