@@ -73,6 +73,7 @@ type derivedConfig struct {
 	uploadConcurrency           int
 	maxPendingUploads           int
 	uploadTimeout               time.Duration
+	buildWriteBehind            bool
 }
 
 // WithDerivedMetrics reports the disk, object-store and build layers of
@@ -93,6 +94,17 @@ func WithUploads(concurrency, pending int, timeout time.Duration) DerivedOption 
 	return func(c *derivedConfig) {
 		c.uploadConcurrency, c.maxPendingUploads, c.uploadTimeout = concurrency, pending, timeout
 	}
+}
+
+// WithBuildWriteBehind serves a value just built as the build returned it
+// and writes its derived file to disk (and the object store) in the
+// background, for a codec whose built values need nothing from the file
+// (a text loaded from its blob is as good as its mapped copy): the first
+// request then does not wait for megabytes to reach the page cache. By
+// default a build is served decoded from the file it wrote, as every other
+// layer would serve it. Wait waits for the writes.
+func WithBuildWriteBehind() DerivedOption {
+	return func(c *derivedConfig) { c.buildWriteBehind = true }
 }
 
 // Derived serves ready-to-query values of one derived format, looking in
@@ -537,6 +549,10 @@ func (d *Derived[V]) build(ctx context.Context, sha string, build func(ctx conte
 		return v, size, nil
 	}
 
+	if d.cfg.buildWriteBehind {
+		d.storeBuilt(ctx, sha, v)
+		return v, size, nil
+	}
 	if err := d.disk.Put(d.format, d.version, sha, func(w io.Writer) error { return d.codec.Encode(w, v) }); err != nil {
 		d.log.Warn("derived file not stored on disk", "sha256", sha, "err", err)
 		return v, size, nil
@@ -563,6 +579,41 @@ func (d *Derived[V]) build(ctx context.Context, sha string, build func(ctx conte
 		}
 	}
 	return dv, dsize, nil
+}
+
+// storeBuilt writes the file of a value built and served from the heap to
+// disk in the background (see WithBuildWriteBehind), checks that it
+// decodes, and then writes it back to the object store.
+func (d *Derived[V]) storeBuilt(ctx context.Context, sha string, v V) {
+	if d.pending.Add(1) > int64(d.cfg.maxPendingUploads) {
+		d.pending.Add(-1)
+		d.log.Debug("too many derived-file writes pending; not keeping one on disk", "sha256", sha)
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	d.uploads.Go(func() {
+		defer d.pending.Add(-1)
+		if err := d.disk.Put(d.format, d.version, sha, func(w io.Writer) error { return d.codec.Encode(w, v) }); err != nil {
+			d.log.Warn("derived file not stored on disk", "sha256", sha, "err", err)
+			return
+		}
+		m, err := d.disk.Get(d.format, d.version, sha)
+		if err != nil {
+			d.log.Warn("derived file just stored cannot be read back", "sha256", sha, "err", err)
+			return
+		}
+		if _, _, err := d.decodeMapped(m); err != nil {
+			d.log.Error("derived file just encoded does not decode; codec bug", "sha256", sha, "err", err)
+			_ = d.disk.Remove(d.format, d.version, sha)
+			return
+		}
+		if d.bucket != nil {
+			// upload counts itself; it holds its own view of the file.
+			if up, err := d.disk.Get(d.format, d.version, sha); err == nil {
+				d.upload(ctx, sha, up.Frame(), func() { _ = up.Close() })
+			}
+		}
+	})
 }
 
 // upload writes a built derived file back to the object store in the

@@ -463,3 +463,62 @@ func TestDerivedMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildWriteBehind: with WithBuildWriteBehind a build is served as
+// built (not read back from its file), its file reaches the disk and the
+// object store behind the request, a restart reads it from disk and
+// another replica from the store; a codec that cannot read its own file
+// leaves nothing behind.
+func TestBuildWriteBehind(t *testing.T) {
+	ctx := context.Background()
+	bucket := storage.NewInMemory()
+	dir := t.TempDir()
+	sha := strings.Repeat("ab", 32)
+	var builds atomic.Int64
+	var built *toyIndex
+	r := newReplica(t, toyCodec{version: 1}, dir, bucket, WithBuildWriteBehind())
+	v, err := r.d.Get(ctx, sha, func(ctx context.Context) (*toyIndex, int64, error) {
+		x, n, err := toyBuild("a\nb", &builds)(ctx)
+		built = x
+		return x, n, err
+	})
+	if err != nil || v != built {
+		t.Fatalf("Get = %p, %v; want the built value %p", v, err, built)
+	}
+	r.d.Wait()
+	if st := r.d.Stats(); st.Builds != 1 || st.Uploads != 1 {
+		t.Fatalf("after the build: %+v", st)
+	}
+	if _, err := bucket.Stat(ctx, ObjectKey("toy", 1, sha)); err != nil {
+		t.Fatalf("not written back: %v", err)
+	}
+	r.disk.Close()
+
+	restarted := newReplica(t, toyCodec{version: 1}, dir, nil, WithBuildWriteBehind())
+	if v, err := restarted.d.Get(ctx, sha, mustNotBuild(t)); err != nil || strings.Join(v.Lines(), ",") != "a,b" {
+		t.Fatalf("after a restart: %v, %v", v, err)
+	}
+	if st := restarted.d.Stats(); st.DiskHits != 1 {
+		t.Fatalf("after a restart: %+v", st)
+	}
+	other := newReplica(t, toyCodec{version: 1}, t.TempDir(), bucket, WithBuildWriteBehind())
+	if _, err := other.d.Get(ctx, sha, mustNotBuild(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st := other.d.Stats(); st.StoreHits != 1 {
+		t.Fatalf("second replica: %+v", st)
+	}
+
+	badBucket := storage.NewInMemory()
+	bad := newReplica(t, toyCodec{version: 1, failDecode: true}, t.TempDir(), badBucket, WithBuildWriteBehind())
+	if _, err := bad.d.Get(ctx, sha, toyBuild("x", &builds)); err != nil {
+		t.Fatal(err)
+	}
+	bad.d.Wait()
+	if _, err := bad.disk.Get("toy", 1, sha); err == nil {
+		t.Error("a file its codec cannot read stayed on disk")
+	}
+	if _, err := badBucket.Stat(ctx, ObjectKey("toy", 1, sha)); err == nil {
+		t.Error("a file its codec cannot read was written back")
+	}
+}

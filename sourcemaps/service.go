@@ -205,7 +205,10 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 	}
 	s.maps = cache.NewDerived[*mapping.Map](mapping.IndexCodec{}, s.mapMem, o.disk, o.shared, logger, derivedOpts("sourcemaps")...)
 	// No object store for texts: the blob is there already (see textCodec).
-	s.texts = cache.NewDerived[*textFile](textCodec{}, s.textMem, o.disk, nil, logger, derivedOpts("sourcemaps-texts")...)
+	// A text loaded from its blob is served as it is; its file reaches the
+	// disk behind the request.
+	s.texts = cache.NewDerived[*textFile](textCodec{}, s.textMem, o.disk, nil, logger,
+		append(derivedOpts("sourcemaps-texts"), cache.WithBuildWriteBehind())...)
 	s.scopeIdx = cache.NewDerived[*scopeTable](scopeCodec{}, s.scopeMem, o.disk, o.shared, logger, derivedOpts("sourcemaps-scopes")...)
 	var recObs, negObs cache.Observer
 	if o.metrics != nil {
@@ -251,4 +254,5 @@ func (s *Service) ScopeIndexStats() cache.DerivedStats { return s.scopeIdx.Stats
 func (s *Service) WaitWriteBack() {
 	s.maps.Wait()
 	s.scopeIdx.Wait()
+	s.texts.Wait()
 }
