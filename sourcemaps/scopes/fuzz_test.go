@@ -16,6 +16,7 @@ func FuzzParse(f *testing.F) {
 		`function foo(){}`, `class A{static #p(){} get x(){} [k](){}}`, `a=b=>c?d:e=>f`,
 		"var s=`${()=>1}${`${x}`}`", `x=/[/]{/g.test(y)?{a(){}}:function(){}`, `a:{b:for(;;)break b}`,
 		"#!/usr/bin/env node\nf()", "var q=\"\u2028\"\r\nx=()=>{}", `export default class{}`, `for await(x of y){}`,
+		`class G{if(e){if(e)f()}for(){for(;;);}static catch(){}get with(){}function(){}}`, `o={switch(x){switch(x){case 1:}},case(){},while:1}`,
 	}
 	if app, err := os.ReadFile(filepath.Join("testdata", "app.js")); err == nil {
 		seeds = append(seeds, string(app))

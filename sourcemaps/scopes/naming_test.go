@@ -148,6 +148,22 @@ func TestNamingRules(t *testing.T) {
 		{"keyword property names", `a.class=function(){P};b={class:1,function:2}`, "P", []wantPart{id("a"), lit("."), id("class")}},
 		{"object key equal to binding", `var m={m(){P}}`, "P", []wantPart{idN("m", 1), lit("."), idN("m", 2)}},
 		{"optional chaining and nullish", `var g=a?.b??function(){P}`, "P", []wantPart{id("g")}},
+		// Keywords as method keys (ajv's CodeGen has if, for, try and
+		// else methods): not statements, not function expressions.
+		{"class method named if", `class A{if(a){P}}`, "P", []wantPart{id("A"), lit("."), id("if")}},
+		{"statement inside method named if", `class A{if(a){if(a){P}}}`, "P", []wantPart{id("A"), lit("."), id("if")}},
+		{"method after keyword methods", `class G{if(e,n){if(e)n();return this}else(){return this}for(e,n){for(;e;)n();return this}endIf(){P}}`, "P", []wantPart{id("G"), lit("."), id("endIf")}},
+		{"class method named for", `class G{if(e,n){if(e)n();return this}for(e,n){for(;e;)n(P);return this}}`, "P", []wantPart{id("G"), lit("."), id("for")}},
+		{"object method named while", `var o={while(){P}}`, "P", []wantPart{id("o"), lit("."), id("while")}},
+		{"object method named switch", `var o={switch(x){switch(x){case 1:P}}}`, "P", []wantPart{id("o"), lit("."), id("switch")}},
+		{"static method named catch", `class A{static catch(e){P}}`, "P", []wantPart{id("A"), lit("."), id("catch")}},
+		{"getter named with", `class A{get with(){return P}}`, "P", []wantPart{lit("get "), id("A"), lit("."), id("with")}},
+		{"async generator method named for", `class A{async*for(){P}}`, "P", []wantPart{id("A"), lit("."), id("for")}},
+		{"for await inside method named for", `class A{async for(x){for await(const y of x)P(y)}}`, "P", []wantPart{id("A"), lit("."), id("for")}},
+		{"object method named function", `var o={function(){P}}`, "P", []wantPart{id("o"), lit("."), id("function")}},
+		{"class method named function", `class A{function(){P}}`, "P", []wantPart{id("A"), lit("."), id("function")}},
+		{"object method named case", `var o={case(){},a:{b(){P}}}`, "P", []wantPart{id("o"), lit("."), id("a"), lit("."), id("b")}},
+		{"object property named case", `var o={case:function(){P}}`, "P", []wantPart{id("o"), lit("."), id("case")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,12 +49,14 @@ func Parse(src []byte) (*Index, error) {
 	js.Walk(&census, ast)
 	ast = nil
 	sort.Slice(census.regexps, func(i, j int) bool { return census.regexps[i] < census.regexps[j] })
+	sort.Slice(census.methodKeys, func(i, j int) bool { return census.methodKeys[i] < census.methodKeys[j] })
 
 	toks, err := tokenize(buf, body, census.regexps)
 	if err != nil {
 		return nil, err
 	}
 	sc := newScanner(buf, toks)
+	sc.methodKeys = census.methodKeys
 	if err := sc.structure(); err != nil {
 		return nil, err
 	}
@@ -79,23 +81,46 @@ func shebangEnd(b []byte) int {
 }
 
 // astCensus counts the parser's functions and classes and locates its
-// regular expression literals, whose bytes are slices of the parse buffer.
+// regular expression literals and the keys of its methods, whose bytes are
+// slices of the parse buffer.
 type astCensus struct {
-	base      *byte
-	size      int
-	functions int
-	regexps   []int32
+	base       *byte
+	size       int
+	functions  int
+	regexps    []int32
+	methodKeys []int32 // identifier-name keys of class and object methods
+}
+
+// offset locates data in the parse buffer.
+func (c *astCensus) offset(data []byte) (int32, bool) {
+	if len(data) == 0 {
+		return 0, false
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(c.base))
+	if off >= uintptr(c.size) {
+		return 0, false
+	}
+	return int32(off), true
 }
 
 func (c *astCensus) Enter(n js.INode) js.IVisitor {
 	switch n := n.(type) {
-	case *js.FuncDecl, *js.ArrowFunc, *js.MethodDecl, *js.ClassDecl:
+	case *js.MethodDecl:
+		c.functions++
+		// Keys such as `if`, `for` or `function` are ambiguous to the token
+		// scanner: `if(a){}` is a statement or, in a class body or object
+		// literal, a method named "if".
+		if k := n.Name.Literal; n.Name.Computed == nil && n.Name.Private == nil && js.IsIdentifierName(k.TokenType) {
+			if off, ok := c.offset(k.Data); ok {
+				c.methodKeys = append(c.methodKeys, off)
+			}
+		}
+	case *js.FuncDecl, *js.ArrowFunc, *js.ClassDecl:
 		c.functions++
 	case *js.LiteralExpr:
-		if n.TokenType == js.RegExpToken && len(n.Data) > 0 {
-			off := uintptr(unsafe.Pointer(unsafe.SliceData(n.Data))) - uintptr(unsafe.Pointer(c.base))
-			if off < uintptr(c.size) {
-				c.regexps = append(c.regexps, int32(off))
+		if n.TokenType == js.RegExpToken {
+			if off, ok := c.offset(n.Data); ok {
+				c.regexps = append(c.regexps, off)
 			}
 		}
 	}

@@ -50,6 +50,12 @@ type scanner struct {
 	classTok map[int32]int32
 	tmplBack map[int32]int32 // template middle -> the template part before it
 	funcs    []fn
+
+	// methodKeys are the byte offsets of the identifier-name keys of the
+	// parser's methods, sorted: they tell a method named like a keyword,
+	// `if(a){}` or `function(){}` in a class body or object literal, from
+	// the statement or function expression.
+	methodKeys []int32
 }
 
 func newScanner(src []byte, toks []token) *scanner {
@@ -106,7 +112,11 @@ func (s *scanner) structure() error {
 		case js.QuestionToken:
 			f.ternary++
 		case js.CaseToken:
-			f.cases++
+			// Only in a block (a switch body): `{case(){}}`, `{case:1}`
+			// and `x.case` use "case" as a property name.
+			if f.open >= 0 && s.role[f.open] == braceBlock && s.tt(i-1) != js.DotToken && s.tt(i-1) != js.OptChainToken {
+				f.cases++
+			}
 		case js.ColonToken:
 			switch {
 			case f.ternary > 0:
@@ -203,13 +213,29 @@ func (s *scanner) braceRole(i int32, f *frame) uint8 {
 	return braceBlock
 }
 
+// isMethodKey tells whether the token at i is the key of a method according
+// to the parser.
+func (s *scanner) isMethodKey(i int32) bool {
+	off := s.toks[i].off
+	k := sort.Search(len(s.methodKeys), func(k int) bool { return s.methodKeys[k] >= off })
+	return k < len(s.methodKeys) && s.methodKeys[k] == off
+}
+
 // addFunction records the function or method whose parameters open at paren
 // and whose body opens at body, unless the parenthesis belongs to a
-// statement (if, for, while, switch, catch, with).
+// statement (if, for, while, switch, catch, with). Those keywords, like
+// `function`, can also be method keys (`class A{if(a){}for(){}}`, ajv's
+// CodeGen has such methods); the parser's method keys decide.
 func (s *scanner) addFunction(paren, body int32) bool {
 	q := paren - 1
 	f := fn{kind: fnFunction, open: body, arrow: -1, name: -1}
 	switch tt := s.tt(q); {
+	case q < 0:
+		return false
+	case s.isMethodKey(q):
+		f.kind = fnMethod
+		f.keyFrom, f.keyTo = q, q
+		f.start, f.getSet = s.methodStart(q)
 	case tt == js.IfToken, tt == js.ForToken, tt == js.WhileToken, tt == js.SwitchToken, tt == js.CatchToken, tt == js.WithToken:
 		return false
 	case tt == js.AwaitToken && s.tt(q-1) == js.ForToken:
@@ -231,21 +257,7 @@ func (s *scanner) addFunction(paren, body int32) bool {
 		} else {
 			f.kind = fnMethod
 			f.keyFrom, f.keyTo = keyFrom, q
-			m := keyFrom - 1
-			// The extent starts at `get`, `set`, `async` or `*` but after
-			// `static`, as V8's Function.prototype.toString does.
-			for m >= 0 && s.encl[m] == s.encl[keyFrom] {
-				switch s.toks[m].tt {
-				case js.AsyncToken, js.MulToken:
-				case js.GetToken, js.SetToken:
-					f.getSet = s.toks[m].tt
-				default:
-					goto done
-				}
-				m--
-			}
-		done:
-			f.start = m + 1
+			f.start, f.getSet = s.methodStart(keyFrom)
 		}
 	default:
 		return false
@@ -255,6 +267,25 @@ func (s *scanner) addFunction(paren, body int32) bool {
 	}
 	s.funcs = append(s.funcs, f)
 	return true
+}
+
+// methodStart returns the first token of the method whose key starts at
+// keyFrom, and GetToken or SetToken for an accessor. The extent starts at
+// `get`, `set`, `async` or `*` but after `static`, as V8's
+// Function.prototype.toString does.
+func (s *scanner) methodStart(keyFrom int32) (int32, js.TokenType) {
+	var getSet js.TokenType
+	m := keyFrom - 1
+	for ; m >= 0 && s.encl[m] == s.encl[keyFrom]; m-- {
+		switch s.toks[m].tt {
+		case js.AsyncToken, js.MulToken:
+		case js.GetToken, js.SetToken:
+			getSet = s.toks[m].tt
+		default:
+			return m + 1, getSet
+		}
+	}
+	return m + 1, getSet
 }
 
 func (s *scanner) addArrow(i int32) {
