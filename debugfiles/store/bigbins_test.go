@@ -65,14 +65,14 @@ func heapAfterGC() uint64 {
 	return ms.HeapAlloc
 }
 
-// TestMemoryStaysInBudget: a store with a 32 MiB memory budget and a
+// TestMemoryStaysInBudget: a store with a 20 MiB memory budget and a
 // 20 MiB disk budget serving lookups across four different large debug
 // files (14-27 MB each), round after round, keeps its memory layer within
 // budget and the Go heap within budget plus a bounded overhead after
 // every request, and evicts symcaches from disk to stay within the disk
 // budget.
 func TestMemoryStaysInBudget(t *testing.T) {
-	const memBudget, diskBudget, overhead = 32 << 20, 20 << 20, 16 << 20
+	const memBudget, diskBudget, overhead = 20 << 20, 20 << 20, 16 << 20
 	pkgs := []string{"cmd/pprof", "cmd/trace", "cmd/vet", "cmd/link"}
 	// On the filesystem: an in-memory bucket would put the blobs and the
 	// uploaded symcaches in the heap being measured.

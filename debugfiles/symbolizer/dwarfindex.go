@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"errors"
 	"io"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -45,37 +46,91 @@ type rowData struct {
 
 const rowEnd = 1 << 31
 
+// rowTable holds the rowData of every line row. When a module's largest
+// file index and largest line fit together in 31 bits, which they do for
+// all but enormous programs, each row is packed in a uint32,
+//
+//	bit 31 rowEnd | file << lineBits | line
+//
+// with lineBits = bits.Len32(max line), half the size of the 8-byte
+// rowData layout that the others keep. at hides which one it is.
+type rowTable struct {
+	packed   []uint32  // when !wide
+	wide     []rowData // when wide
+	lineBits uint32    // packed: bits of the line field, 0..31
+	isWide   bool
+}
+
+// packRows returns rows as a rowTable, packed when they fit.
+func packRows(rows []rowData) rowTable {
+	var maxFile, maxLine uint32
+	for _, r := range rows {
+		maxFile, maxLine = max(maxFile, r.file&^rowEnd), max(maxLine, r.line)
+	}
+	lineBits := uint32(bits.Len32(maxLine))
+	if uint32(bits.Len32(maxFile))+lineBits > 31 {
+		return rowTable{wide: rows, isWide: true}
+	}
+	t := rowTable{packed: make([]uint32, len(rows)), lineBits: lineBits}
+	for i, r := range rows {
+		t.packed[i] = r.file&rowEnd | (r.file&^rowEnd)<<lineBits | r.line
+	}
+	return t
+}
+
+func (t *rowTable) len() int {
+	if t.isWide {
+		return len(t.wide)
+	}
+	return len(t.packed)
+}
+
+// at returns row i in the 8-byte layout.
+func (t *rowTable) at(i int) rowData {
+	if t.isWide {
+		return t.wide[i]
+	}
+	p := t.packed[i]
+	return rowData{file: p&rowEnd | (p&^rowEnd)>>t.lineBits, line: p & (1<<t.lineBits - 1)}
+}
+
+// isEnd reports whether row i ends a sequence.
+func (t *rowTable) isEnd(i int) bool {
+	if t.isWide {
+		return t.wide[i].file&rowEnd != 0
+	}
+	return t.packed[i]&rowEnd != 0
+}
+
 type dwarfIndex struct {
 	rows     []lineRow // build time only
 	segs     []segment // build time only
 	rowIdx   addrIndex
-	rowData  []rowData
+	rowTab   rowTable
 	segIdx   addrIndex
 	segNodes []int32
 	files    []string
 	nodes    []fnNode
 }
 
-func (x *dwarfIndex) empty() bool { return len(x.rowData) == 0 && len(x.nodes) == 0 }
+func (x *dwarfIndex) empty() bool { return x.rowTab.len() == 0 && len(x.nodes) == 0 }
 
 // compact moves the sorted rows and segments into the lookup layout.
 func (x *dwarfIndex) compact() {
-	addrs := make([]uint64, len(x.rows))
-	x.rowData = make([]rowData, len(x.rows))
+	data := make([]rowData, len(x.rows))
 	for i, r := range x.rows {
-		addrs[i] = r.addr
-		x.rowData[i] = rowData{file: r.file, line: r.line}
+		data[i] = rowData{file: r.file, line: r.line}
 		if r.end {
-			x.rowData[i].file |= rowEnd
+			data[i].file |= rowEnd
 		}
 	}
-	x.rowIdx = newAddrIndex(addrs)
-	saddrs := make([]uint64, len(x.segs))
+	x.rowTab = packRows(data)
+	x.rowIdx = newAddrIndex(x.rows, func(r *lineRow) uint64 { return r.addr })
 	x.segNodes = make([]int32, len(x.segs))
 	for i, s := range x.segs {
-		saddrs[i], x.segNodes[i] = s.start, s.node
+		x.segNodes[i] = s.node
 	}
-	x.segIdx = newAddrIndex(saddrs)
+	x.segIdx = newAddrIndex(x.segs, func(s *segment) uint64 { return s.start })
 	x.rows, x.segs = nil, nil
 }
 
@@ -626,10 +681,10 @@ func (b *indexBuilder) buildSegments() {
 
 func (x *dwarfIndex) findRow(addr uint64) (rowData, bool) {
 	i := x.rowIdx.find(addr)
-	if i < 0 || x.rowData[i].file&rowEnd != 0 {
+	if i < 0 || x.rowTab.isEnd(i) {
 		return rowData{}, false
 	}
-	return x.rowData[i], true
+	return x.rowTab.at(i), true
 }
 
 func (x *dwarfIndex) findNode(addr uint64) int32 {

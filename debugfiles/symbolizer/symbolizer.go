@@ -296,7 +296,7 @@ func ModuleStats(mod debugfiles.Module) (Stats, bool) {
 	s := Stats{Symbols: len(m.symbols.syms), HasGoPCLN: m.gotab != nil, DistinctName: m.names.len()}
 	if m.dwarf != nil {
 		s.HasDWARF = true
-		s.LineRows = len(m.dwarf.rowData)
+		s.LineRows = m.dwarf.rowTab.len()
 		s.Functions = len(m.dwarf.nodes)
 	}
 	return s, true

@@ -24,7 +24,11 @@ import (
 //	off  len  field
 //	  0    8  magic "SYMCACHE"
 //	  8    4  layout version (= SymcacheVersion)
-//	 12    4  flags: bit 0 = the module has a DWARF index
+//	 12    4  flags: bit 0 = the module has a DWARF index; with it:
+//	            bit 1 = rowAddrs are u32 offsets (else u64 addresses),
+//	            bit 2 = segAddrs are u32 offsets (else u64 addresses),
+//	            bit 3 = rows are packed u32 (else 8-byte records),
+//	            bits 8-12 = lineBits of packed rows (0 unless bit 3)
 //	 16    8  load address
 //	 24  192  section table: 12 × (offset u64, length u64) into the payload
 //
@@ -37,20 +41,29 @@ import (
 //	 3 fileOffs  u64 × (files+1), the same for file paths
 //	 4 symbols   {addr u64, end u64, name u32, pad u32}, sorted by addr: the
 //	             symbol-table fallback
-//	 5 rowAddrs  u64 per line row, sorted
-//	 6 rowTops   u64: rowAddrs[0], rowAddrs[64], … (the search's top level)
-//	 7 rows      {file u32 (bit 31: end of sequence), line u32} per row
-//	 8 segAddrs  u64 per function segment, sorted
-//	 9 segTops   u64: segAddrs[0], segAddrs[64], …
+//	 5 rowAddrs  per line row, sorted: u32 address - rowTops[0] when
+//	             flag bit 1 (the first is then 0), else u64 address
+//	 6 rowTops   u64: address of row 0, row 64, row 128, … (the search's top
+//	             level; rowTops[0] is the base of u32 offsets)
+//	 7 rows      per row, when flag bit 3: u32 end<<31 | file<<lineBits |
+//	             line (end: end of sequence; line < 2^lineBits, file +
+//	             lineBits bits < 31 bits); else {file u32 (bit 31: end of
+//	             sequence), line u32}
+//	 8 segAddrs  per function segment, sorted, as rowAddrs (flag bit 2)
+//	 9 segTops   u64: address of segment 0, 64, …, as rowTops
 //	10 segNodes  i32 per segment: innermost function record, -1 none
 //	11 nodes     {parent i32, name u32, symbol u32, callFile u32 (file+1,
 //	             0 unknown), callLine u32, pad u32, entry u64}: subprograms
 //	             (parent -1) and inlined calls (parent < own index)
 //
-// The fixed-size records are exactly the in-memory layout of the index on
-// a little-endian 64-bit host, so DecodeSymcache points the index's slices
-// into the payload (an mmap'd file) instead of copying it; only the string
-// headers and the demangling cache are allocated. Elsewhere it copies.
+// Addresses are u32 offsets and rows packed u32s whenever they fit, which
+// they do for all but enormous programs, halving the three largest
+// sections; the 8-byte forms are kept for the others. Either way the
+// fixed-size records are exactly the in-memory layout of the index (which
+// Open builds in the same compact form) on a little-endian 64-bit host,
+// so DecodeSymcache points the index's slices into the payload (an mmap'd
+// file) instead of copying it; only the string headers and the demangling
+// cache are allocated. Elsewhere it copies.
 const (
 	// SymcacheFormat and SymcacheVersion name the derived format; bump the
 	// version whenever the layout or the meaning of a field changes, which
@@ -59,12 +72,18 @@ const (
 	// spelled, which functions are indexed): a symcache holds the answers
 	// of the code that built it, on every replica, until it is evicted.
 	SymcacheFormat  = "symcache"
-	SymcacheVersion = 2
+	SymcacheVersion = 3
 
 	symcacheMagic    = "SYMCACHE"
 	symcacheSections = 12
 	symcacheHeader   = 24 + symcacheSections*16
 	flagDWARF        = 1
+	flagRowAddrs32   = 1 << 1
+	flagSegAddrs32   = 1 << 2
+	flagRowsPacked   = 1 << 3
+	flagLineBitsPos  = 8
+	flagLineBitsMask = 31 << flagLineBitsPos
+	flagsKnown       = flagDWARF | flagRowAddrs32 | flagSegAddrs32 | flagRowsPacked | flagLineBitsMask
 )
 
 const (
@@ -109,6 +128,15 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 	flags := uint32(0)
 	if m.dwarf != nil {
 		x, flags = *m.dwarf, flagDWARF
+		if !x.rowIdx.wide {
+			flags |= flagRowAddrs32
+		}
+		if !x.segIdx.wide {
+			flags |= flagSegAddrs32
+		}
+		if !x.rowTab.isWide {
+			flags |= flagRowsPacked | x.rowTab.lineBits<<flagLineBitsPos
+		}
 	}
 	names := m.names.rawNames
 	if len(names) == 0 {
@@ -127,10 +155,10 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 		secNameOffs: 8 * (len(names) + 1),
 		secFileOffs: 8 * (len(x.files) + 1),
 		secSymbols:  24 * len(m.symbols.syms),
-		secRowAddrs: 8 * len(x.rowIdx.addrs),
+		secRowAddrs: 4*len(x.rowIdx.addrs32) + 8*len(x.rowIdx.addrs64),
 		secRowTops:  8 * len(x.rowIdx.tops),
-		secRows:     8 * len(x.rowData),
-		secSegAddrs: 8 * len(x.segIdx.addrs),
+		secRows:     4*len(x.rowTab.packed) + 8*len(x.rowTab.wide),
+		secSegAddrs: 4*len(x.segIdx.addrs32) + 8*len(x.segIdx.addrs64),
 		secSegTops:  8 * len(x.segIdx.tops),
 		secSegNodes: 4 * len(x.segNodes),
 		secNodes:    32 * len(x.nodes),
@@ -141,22 +169,15 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 	e.u32(SymcacheVersion)
 	e.u32(flags)
 	e.u64(m.loadAddr)
+	var offs [symcacheSections]int
 	off := symcacheHeader
-	for _, n := range lengths {
+	for i, n := range lengths {
+		offs[i] = off
 		e.u64(uint64(off))
 		e.u64(uint64(n))
 		off = align8(off + n)
 	}
 
-	e.bytes(meta)
-	e.pad()
-	for _, s := range names {
-		e.bytes([]byte(s))
-	}
-	for _, s := range x.files {
-		e.bytes([]byte(s))
-	}
-	e.pad()
 	pos := uint64(0)
 	offsets := func(list []string) {
 		e.u64(pos)
@@ -165,34 +186,63 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 			e.u64(pos)
 		}
 	}
-	offsets(names)
-	offsets(x.files)
-	for _, s := range m.symbols.syms {
-		e.u64(s.addr)
-		e.u64(s.end)
-		e.u32(uint32(s.name))
-		e.u32(0)
-	}
-	e.u64s(x.rowIdx.addrs)
-	e.u64s(x.rowIdx.tops)
-	for _, r := range x.rowData {
-		e.u32(r.file)
-		e.u32(r.line)
-	}
-	e.u64s(x.segIdx.addrs)
-	e.u64s(x.segIdx.tops)
-	for _, n := range x.segNodes {
-		e.u32(uint32(n))
-	}
-	e.pad()
-	for _, n := range x.nodes {
-		e.u32(uint32(n.parent))
-		e.u32(uint32(n.name))
-		e.u32(uint32(n.symbol))
-		e.u32(n.callFile)
-		e.u32(n.callLine)
-		e.u32(0)
-		e.u64(n.entry)
+	for sec := range symcacheSections {
+		switch sec {
+		case secMeta:
+			e.bytes(meta)
+		case secStrings:
+			for _, s := range names {
+				e.bytes([]byte(s))
+			}
+			for _, s := range x.files {
+				e.bytes([]byte(s))
+			}
+		case secNameOffs:
+			offsets(names)
+		case secFileOffs:
+			offsets(x.files)
+		case secSymbols:
+			for _, s := range m.symbols.syms {
+				e.u64(s.addr)
+				e.u64(s.end)
+				e.u32(uint32(s.name))
+				e.u32(0)
+			}
+		case secRowAddrs:
+			e.u32s(x.rowIdx.addrs32)
+			e.u64s(x.rowIdx.addrs64)
+		case secRowTops:
+			e.u64s(x.rowIdx.tops)
+		case secRows:
+			e.u32s(x.rowTab.packed)
+			for _, r := range x.rowTab.wide {
+				e.u32(r.file)
+				e.u32(r.line)
+			}
+		case secSegAddrs:
+			e.u32s(x.segIdx.addrs32)
+			e.u64s(x.segIdx.addrs64)
+		case secSegTops:
+			e.u64s(x.segIdx.tops)
+		case secSegNodes:
+			for _, n := range x.segNodes {
+				e.u32(uint32(n))
+			}
+		case secNodes:
+			for _, n := range x.nodes {
+				e.u32(uint32(n.parent))
+				e.u32(uint32(n.name))
+				e.u32(uint32(n.symbol))
+				e.u32(n.callFile)
+				e.u32(n.callLine)
+				e.u32(0)
+				e.u64(n.entry)
+			}
+		}
+		if e.err == nil && e.n != offs[sec]+lengths[sec] {
+			return fmt.Errorf("symcache: section %d wrote %d bytes, want %d", sec, e.n-offs[sec], lengths[sec])
+		}
+		e.pad()
 	}
 	if e.err != nil {
 		return e.err
@@ -226,6 +276,12 @@ func (e *leWriter) u32(v uint32) {
 func (e *leWriter) u64(v uint64) {
 	binary.LittleEndian.PutUint64(e.buf[:], v)
 	e.bytes(e.buf[:])
+}
+
+func (e *leWriter) u32s(vs []uint32) {
+	for _, v := range vs {
+		e.u32(v)
+	}
 }
 
 func (e *leWriter) u64s(vs []uint64) {
@@ -312,8 +368,8 @@ func HeapBytes(mod debugfiles.Module) (n int64, ok bool) {
 			n += int64(len(s))
 		}
 		if x := v.dwarf; x != nil {
-			n += int64(len(x.rowIdx.addrs)+len(x.rowIdx.tops)+len(x.segIdx.addrs)+len(x.segIdx.tops))*8 +
-				int64(len(x.rowData))*8 + int64(len(x.segNodes))*4 + int64(len(x.nodes))*32 + int64(len(x.files))*16
+			n += x.rowIdx.bytes() + x.segIdx.bytes() + int64(len(x.rowTab.packed))*4 + int64(len(x.rowTab.wide))*8 +
+				int64(len(x.segNodes))*4 + int64(len(x.nodes))*32 + int64(len(x.files))*16
 			for _, s := range x.files {
 				n += int64(len(s))
 			}
@@ -362,9 +418,10 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 		return nil, corrupt("layout version %d, want %d", v, SymcacheVersion)
 	}
 	flags := binary.LittleEndian.Uint32(data[12:])
-	if flags&^flagDWARF != 0 {
-		return nil, corrupt("unknown flags %#x", flags)
+	if flags&^flagsKnown != 0 || flags&flagDWARF == 0 && flags != 0 || flags&flagRowsPacked == 0 && flags&flagLineBitsMask != 0 {
+		return nil, corrupt("unknown or inconsistent flags %#x", flags)
 	}
+	lineBits := flags & flagLineBitsMask >> flagLineBitsPos
 	c := &Symcache{}
 	var retained int64 = 256
 	if copyOut {
@@ -387,7 +444,17 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 		}
 		secs[i] = data[off : off+n]
 	}
-	for i, size := range [symcacheSections]int{secNameOffs: 8, secFileOffs: 8, secSymbols: 24, secRowAddrs: 8, secRowTops: 8, secRows: 8, secSegAddrs: 8, secSegTops: 8, secSegNodes: 4, secNodes: 32} {
+	sizes := [symcacheSections]int{secNameOffs: 8, secFileOffs: 8, secSymbols: 24, secRowAddrs: 8, secRowTops: 8, secRows: 8, secSegAddrs: 8, secSegTops: 8, secSegNodes: 4, secNodes: 32}
+	if flags&flagRowAddrs32 != 0 {
+		sizes[secRowAddrs] = 4
+	}
+	if flags&flagSegAddrs32 != 0 {
+		sizes[secSegAddrs] = 4
+	}
+	if flags&flagRowsPacked != 0 {
+		sizes[secRows] = 4
+	}
+	for i, size := range sizes {
 		if size > 0 && len(secs[i])%size != 0 {
 			return nil, corrupt("section %d length %d is not a multiple of %d", i, len(secs[i]), size)
 		}
@@ -424,19 +491,22 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 
 	if flags&flagDWARF != 0 {
 		x := &dwarfIndex{files: files}
-		rowAddrs, rows := view[uint64](secs[secRowAddrs]), view[rowData](secs[secRows])
-		if len(rowAddrs) != len(rows) {
-			return nil, corrupt("%d row addresses for %d rows", len(rowAddrs), len(rows))
+		if x.rowIdx, err = checkedAddrIndex(secs[secRowAddrs], flags&flagRowAddrs32 == 0, view[uint64](secs[secRowTops]), "row"); err != nil {
+			return nil, err
 		}
-		for i, r := range rows {
-			if r.file&rowEnd == 0 && int(r.file) >= len(files) {
+		if flags&flagRowsPacked != 0 {
+			x.rowTab = rowTable{packed: view[uint32](secs[secRows]), lineBits: lineBits}
+		} else {
+			x.rowTab = rowTable{wide: view[rowData](secs[secRows]), isWide: true}
+		}
+		if x.rowIdx.len() != x.rowTab.len() {
+			return nil, corrupt("%d row addresses for %d rows", x.rowIdx.len(), x.rowTab.len())
+		}
+		for i := range x.rowTab.len() {
+			if r := x.rowTab.at(i); r.file&rowEnd == 0 && int(r.file) >= len(files) {
 				return nil, corrupt("row %d names file %d of %d", i, r.file, len(files))
 			}
 		}
-		if x.rowIdx, err = checkedAddrIndex(rowAddrs, view[uint64](secs[secRowTops]), "row"); err != nil {
-			return nil, err
-		}
-		x.rowData = rows
 		nodes := view[fnNode](secs[secNodes])
 		for i := range nodes {
 			n := &nodes[i]
@@ -446,17 +516,16 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 		}
 		x.nodes = nodes
 		segNodes := view[int32](secs[secSegNodes])
-		segAddrs := view[uint64](secs[secSegAddrs])
-		if len(segAddrs) != len(segNodes) {
-			return nil, corrupt("%d segment addresses for %d segments", len(segAddrs), len(segNodes))
+		if x.segIdx, err = checkedAddrIndex(secs[secSegAddrs], flags&flagSegAddrs32 == 0, view[uint64](secs[secSegTops]), "segment"); err != nil {
+			return nil, err
+		}
+		if x.segIdx.len() != len(segNodes) {
+			return nil, corrupt("%d segment addresses for %d segments", x.segIdx.len(), len(segNodes))
 		}
 		for i, n := range segNodes {
 			if n < -1 || int(n) >= len(nodes) {
 				return nil, corrupt("segment %d names function record %d of %d", i, n, len(nodes))
 			}
-		}
-		if x.segIdx, err = checkedAddrIndex(segAddrs, view[uint64](secs[secSegTops]), "segment"); err != nil {
-			return nil, err
 		}
 		x.segNodes = segNodes
 		m.dwarf = x
@@ -496,21 +565,52 @@ func stringList(strs []byte, offs []uint64, what string) ([]string, error) {
 	return out, nil
 }
 
-// checkedAddrIndex accepts addrs only if sorted and tops only if it is
-// exactly the sample newAddrIndex would take: find relies on both.
-func checkedAddrIndex(addrs, tops []uint64, what string) (addrIndex, error) {
-	for i := 1; i < len(addrs); i++ {
+// checkedAddrIndex accepts the addresses in sec (u64s when wide, else
+// u32 offsets from tops[0]) only if sorted, and tops only if it is exactly
+// the sample newAddrIndex would take: find relies on both. Offsets must
+// start at 0 and must not carry the last address past 2^64.
+func checkedAddrIndex(sec []byte, wide bool, tops []uint64, what string) (addrIndex, error) {
+	var x addrIndex
+	if wide {
+		x = addrIndex{addrs64: view[uint64](sec), tops: tops, wide: true}
+	} else {
+		x = addrIndex{addrs32: view[uint32](sec), tops: tops}
+	}
+	n := x.len()
+	if len(tops) != (n+addrBlock-1)/addrBlock {
+		return addrIndex{}, corrupt("%d %s index samples for %d addresses", len(tops), what, n)
+	}
+	if wide {
+		addrs := x.addrs64
+		for i := 1; i < len(addrs); i++ {
+			if addrs[i] < addrs[i-1] {
+				return addrIndex{}, corrupt("%s addresses out of order at %d", what, i)
+			}
+		}
+		for i, t := range tops {
+			if addrs[i*addrBlock] != t {
+				return addrIndex{}, corrupt("%s index sample %d disagrees", what, i)
+			}
+		}
+		return x, nil
+	}
+	addrs := x.addrs32
+	if n == 0 {
+		return x, nil
+	}
+	base := tops[0]
+	if addrs[0] != 0 || base+uint64(addrs[n-1]) < base {
+		return addrIndex{}, corrupt("%s address offsets do not start at 0 or overflow", what)
+	}
+	for i := 1; i < n; i++ {
 		if addrs[i] < addrs[i-1] {
 			return addrIndex{}, corrupt("%s addresses out of order at %d", what, i)
 		}
 	}
-	if len(tops) != (len(addrs)+addrBlock-1)/addrBlock {
-		return addrIndex{}, corrupt("%d %s index samples for %d addresses", len(tops), what, len(addrs))
-	}
 	for i, t := range tops {
-		if addrs[i*addrBlock] != t {
+		if base+uint64(addrs[i*addrBlock]) != t {
 			return addrIndex{}, corrupt("%s index sample %d disagrees", what, i)
 		}
 	}
-	return addrIndex{addrs: addrs, tops: tops}, nil
+	return x, nil
 }

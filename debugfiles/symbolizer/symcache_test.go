@@ -73,6 +73,34 @@ func sameAnswers(t *testing.T, want, got debugfiles.Module, addrs []uint64, must
 	}
 }
 
+// checkCompactLayout checks, from the header, that a payload with DWARF
+// uses the compact layout (which every real binary fits): u32 address
+// offsets for rows and segments and packed u32 rows. It returns the
+// number of line rows.
+func checkCompactLayout(t *testing.T, payload []byte) int {
+	t.Helper()
+	flags := binary.LittleEndian.Uint32(payload[12:])
+	secLen := func(sec int) int { return int(binary.LittleEndian.Uint64(payload[32+16*sec:])) }
+	if flags&1 == 0 {
+		if flags != 0 {
+			t.Errorf("flags %#x without DWARF", flags)
+		}
+		return 0
+	}
+	if flags&0b1110 != 0b1110 {
+		t.Errorf("flags %#x: want u32 row and segment addresses and packed rows", flags)
+	}
+	const rowAddrs, rowTops, rows, segAddrs, segNodes = 5, 6, 7, 8, 10
+	n := secLen(rows) / 4
+	if secLen(rowAddrs) != 4*n || secLen(rows) != 4*n || secLen(rowTops) != 8*((n+63)/64) {
+		t.Errorf("row sections %d, %d, %d bytes for %d rows", secLen(rowAddrs), secLen(rows), secLen(rowTops), n)
+	}
+	if secLen(segAddrs) != secLen(segNodes) {
+		t.Errorf("segment addresses take %d bytes, want 4 per segment (%d)", secLen(segAddrs), secLen(segNodes))
+	}
+	return n
+}
+
 // TestSymcacheEquivalence: a module decoded from its symcache (in place, and
 // from a misaligned payload, which takes the copying path) answers exactly
 // as the module Open built, on every line row, every function symbol's
@@ -94,6 +122,10 @@ func TestSymcacheEquivalence(t *testing.T) {
 	for _, bin := range bins {
 		t.Run(filepath.Base(bin), func(t *testing.T) {
 			mod, payload := encodeSymcache(t, bin)
+			rows := checkCompactLayout(t, payload)
+			if st, _ := symbolizer.ModuleStats(mod); st.LineRows != rows {
+				t.Errorf("payload holds %d rows, the module %d", rows, st.LineRows)
+			}
 			addrs := probeAddresses(t, bin, 3000, 7)
 			for _, offset := range []int{0, 1} {
 				sc, err := symbolizer.DecodeSymcache(aligned(payload, offset))
@@ -126,6 +158,9 @@ func crashers(t *testing.T) []nativefixtures.Crasher {
 func TestSymcacheLargeBinary(t *testing.T) {
 	bin := fixture(t, "go-big")
 	mod, payload := encodeSymcache(t, bin)
+	if rows := checkCompactLayout(t, payload); rows < 100000 {
+		t.Errorf("only %d line rows", rows)
+	}
 	all := probeAddresses(t, bin, 20000, 11)
 	// Every line row would take minutes under -race; a spread of them does.
 	rng := rand.New(rand.NewSource(3))
@@ -195,7 +230,15 @@ func TestSymcacheCorrupt(t *testing.T) {
 		"header only": payload[:24],
 		"bad magic":   mutate(func(b []byte) []byte { b[0] ^= 1; return b }),
 		"version":     mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 2); return b }),
-		"flags":       mutate(func(b []byte) []byte { b[12] |= 2; return b }),
+		"flags":       mutate(func(b []byte) []byte { b[12] |= 0x10; return b }),
+	}
+	// The width flags say how to read the three largest sections: any
+	// other choice, or other line bits, must be rejected or harmless.
+	for _, flip := range []uint32{1 << 1, 1 << 2, 1 << 3, 1<<3 | 0x1f00, 1 << 8, 1 << 12, 0x1f00} {
+		cases[fmt.Sprintf("flags ^ %#x", flip)] = mutate(func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[12:], binary.LittleEndian.Uint32(b[12:])^flip)
+			return b
+		})
 	}
 	for n := 0; n < len(payload); n += max(1, len(payload)/97) {
 		cases[fmt.Sprintf("truncated at %d", n)] = payload[:n]
