@@ -32,10 +32,12 @@ import (
 // Go-allocated object (the runtime then tells when it is unreachable);
 // for a non-pointer V the payload is first copied to the heap. A codec whose
 // Decode copies what it needs implements DataRetainer to say so, and the
-// file is unmapped right after Decode. The size Decode reports is what the
-// memory layer charges for the value: count the heap the value holds
-// besides data. Derived adds the payload's length when it handed Decode a
-// heap copy, and nothing for a mapped file, which the disk budget counts.
+// file is unmapped right after Decode. The size Decode reports is the heap
+// the value holds besides data; the memory layer charges that plus, for a
+// codec that keeps references into data, the payload's length, whether
+// Decode got a heap copy or a mapped file: a mapped file's pages were all
+// read (checksum, validation) and stay resident while the value is held,
+// in the process's RSS like its heap, so the memory budget bounds both.
 type Codec[V any] interface {
 	Format() string
 	Version() int
@@ -304,7 +306,7 @@ func (d *Derived[V]) decodeMapped(m *Mapped) (V, int64, error) {
 	// The mapping lives until the value is unreachable, however long a
 	// request holds it after the memory layer let it go.
 	runtime.AddCleanup((*byte)(ptr), func(m *Mapped) { _ = m.Close() }, m)
-	return v, size, nil
+	return v, size + int64(len(m.Bytes())), nil
 }
 
 func (d *Derived[V]) fromStore(ctx context.Context, sha string) (V, int64, bool) {
@@ -511,7 +513,7 @@ func (d *Derived[V]) decodeFrame(data []byte) (V, int64, error) {
 		return v, 0, fmt.Errorf("%w: decoding: %v", ErrCorrupt, err)
 	}
 	if d.retains {
-		size += int64(len(data))
+		size += int64(len(data) - FrameHeaderSize)
 	}
 	return v, size, nil
 }

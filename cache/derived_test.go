@@ -373,8 +373,9 @@ func TestDerivedCodecThatCannotDecodeFallsBackToBuiltValue(t *testing.T) {
 func TestDerivedMappingOutlivesEviction(t *testing.T) {
 	ctx := t.Context()
 	const payload = 64 << 10
-	// The toy codec charges 64 bytes per decoded value: room for three.
-	mem := NewMemory[*toyIndex](3*64 + 10)
+	// A mapped value is charged its payload and the toy codec's 64 bytes:
+	// room for three.
+	mem := NewMemory[*toyIndex](3*(payload+64) + 10)
 	disk, err := OpenDisk(t.TempDir(), 3*(payload+FrameHeaderSize))
 	if err != nil {
 		t.Fatal(err)
@@ -520,5 +521,54 @@ func TestBuildWriteBehind(t *testing.T) {
 	}
 	if _, err := badBucket.Stat(ctx, ObjectKey("toy", 1, sha)); err == nil {
 		t.Error("a file its codec cannot read was written back")
+	}
+}
+
+// copyingToyCodec decodes into a copy: nothing of the payload is retained.
+type copyingToyCodec struct{ toyCodec }
+
+func (copyingToyCodec) RetainsData() bool { return false }
+func (c copyingToyCodec) Decode(data []byte) (*toyIndex, int64, error) {
+	v, size, err := c.toyCodec.Decode(bytes.Clone(data))
+	return v, size, err
+}
+
+// TestDerivedChargesRetainedPayload: a value that keeps its payload (mapped
+// from disk, or a heap copy from the object store) is charged the payload
+// besides what its codec reports, as its pages are resident while it is
+// held; a value decoded into a copy is charged what its codec reports.
+func TestDerivedChargesRetainedPayload(t *testing.T) {
+	ctx := t.Context()
+	const source = "lines\nof\nan\nartifact"
+	payload := int64(len(toyMagic + source))
+	bucket := storage.NewInMemory()
+	for _, tc := range []struct {
+		name  string
+		codec Codec[*toyIndex]
+		want  int64
+	}{
+		{"mapped", toyCodec{version: 1}, 64 + payload},
+		{"copied", copyingToyCodec{toyCodec{version: 1}}, 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var builds atomic.Int64
+			r := newReplica(t, tc.codec, t.TempDir(), bucket)
+			sha := shaOf(tc.name)
+			if _, err := r.d.Get(ctx, sha, toyBuild(source, &builds)); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.mem.Stats().Bytes; got != tc.want {
+				t.Errorf("after the build: charged %d, want %d", got, tc.want)
+			}
+			r.d.Wait()
+			// Another replica without a disk: a heap copy from the store.
+			other := newReplica(t, tc.codec, "", bucket)
+			if _, err := other.d.Get(ctx, sha, mustNotBuild(t)); err != nil {
+				t.Fatal(err)
+			}
+			if got := other.mem.Stats().Bytes; got != tc.want {
+				t.Errorf("from the store: charged %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

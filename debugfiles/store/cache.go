@@ -86,17 +86,15 @@ func (symcacheCodec) Encode(w io.Writer, v *nativeModule) error {
 	return symbolizer.EncodeSymcache(w, v.Module)
 }
 
-// Decode charges the memory layer for the payload as well as the heap: a
-// lookup-ready symcache has had every page read (its checksum, its
-// validation), so the mapping is resident until the kernel needs it back,
-// and an evicted file stays on disk while a module maps it. Charging it
-// keeps both bounded by the memory budget.
+// Decode reports the heap the module holds besides data; the Derived
+// charges data too (see cache.Codec): the mapping is resident while the
+// module is held.
 func (symcacheCodec) Decode(data []byte) (*nativeModule, int64, error) {
 	sc, err := symbolizer.DecodeSymcache(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	return &nativeModule{Module: sc}, sc.RetainedBytes() + int64(len(data)), nil
+	return &nativeModule{Module: sc}, sc.RetainedBytes(), nil
 }
 
 // derivedKey names a file's symcache: the blob's sha256, except for Mach-O
