@@ -143,8 +143,9 @@ func TestDerivedIndexLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantIndex := fmt.Sprintf("derived/sourcemap-index/%d/", mapping.IndexVersion)
-	if len(derived) != 2 || !strings.HasPrefix(derived[0], "derived/js-scopes/1/") || !strings.HasPrefix(derived[1], wantIndex) {
-		t.Fatalf("derived objects %v, want one js-scopes/1 and one %s", derived, wantIndex)
+	wantScopes := fmt.Sprintf("derived/js-scopes/%d/", scopeCodec{}.Version())
+	if len(derived) != 2 || !strings.HasPrefix(derived[0], wantScopes) || !strings.HasPrefix(derived[1], wantIndex) {
+		t.Fatalf("derived objects %v, want one %s and one %s", derived, wantScopes, wantIndex)
 	}
 
 	blobGets := bucket.count("blobs")

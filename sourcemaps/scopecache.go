@@ -111,8 +111,11 @@ const scopeMagic = "JSSCOPE1"
 
 var errBadScopes = errors.New("invalid js-scopes data")
 
-func (scopeCodec) Format() string    { return "js-scopes" }
-func (scopeCodec) Version() int      { return 1 }
+func (scopeCodec) Format() string { return "js-scopes" }
+
+// Version 2: the scanner reads methods named like keywords (ajv's
+// CodeGen if/for/else) and so parses files that version 1 stored as failed.
+func (scopeCodec) Version() int      { return 2 }
 func (scopeCodec) RetainsData() bool { return false }
 
 func (scopeCodec) Encode(w io.Writer, t *scopeTable) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/pprof"
 	"sync"
@@ -165,6 +166,23 @@ func resolve(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackRequest) {
 	check(b, res)
 }
 
+var (
+	wantOnce sync.Once
+	want     sourcemaps.StackResult
+)
+
+// expected is what a service with nothing but memory answers (the map
+// parsed from JSON, no derived index): every situation must answer the
+// same, frame for frame.
+func expected(b *testing.B, min, mapData []byte, req sourcemaps.StackRequest) sourcemaps.StackResult {
+	wantOnce.Do(func() {
+		s := sourcemaps.New(sourcemaps.Config{}, blobstore.New(storage.NewInMemory(), b.TempDir()), nil)
+		upload(b, s, min, mapData)
+		want = s.ResolveStack(context.Background(), req)
+	})
+	return want
+}
+
 // resolveTimed is resolve labelled with the situation, so that a CPU
 // profile of the benchmark can be cut to the timed requests
 // (go tool pprof -tagfocus situation=c_after_restart).
@@ -173,12 +191,17 @@ func resolveTimed(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackReque
 	pprof.Do(context.Background(), pprof.Labels("situation", situation), func(ctx context.Context) {
 		res = s.ResolveStack(ctx, req)
 	})
+	b.StopTimer()
 	check(b, res)
+	if !reflect.DeepEqual(res, want) {
+		b.Fatalf("%s: the answer differs from the map parsed from JSON", situation)
+	}
+	b.StartTimer()
 }
 
 func check(b *testing.B, res sourcemaps.StackResult) {
 	for i, f := range res.Frames {
-		if f.Status != sourcemaps.StatusSymbolicated {
+		if f.Status != sourcemaps.StatusSymbolicated || f.Context == nil || f.RawContext == nil {
 			b.Fatalf("frame %d: %s %+v", i, f.Status, res.Problems)
 		}
 	}
@@ -193,6 +216,7 @@ func check(b *testing.B, res sourcemaps.StackResult) {
 func BenchmarkFirstRequest(b *testing.B) {
 	min, mapData := bundle(b)
 	req := request(b, mapData)
+	expected(b, min, mapData, req)
 	b.Run("a_after_upload", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
