@@ -73,21 +73,21 @@ func field(b []byte, off uint64, width uint8) uint32 {
 
 func width32(max uint32) uint8 { return uint8(bits.Len32(max)) }
 
-// bitWriter appends fields of up to 32 bits to a packed array.
+// bitWriter appends fields of up to 64 bits to a packed array.
 type bitWriter struct {
 	out  []byte
 	acc  uint64 // pending bits, the oldest lowest
 	bits uint   // how many
 }
 
-func (w *bitWriter) put(v uint32, width uint8) {
-	w.acc |= uint64(v) << w.bits
+func (w *bitWriter) put(v uint64, width uint8) {
+	w.acc |= v << w.bits
 	w.bits += uint(width)
 	if w.bits >= 64 {
 		w.out = binary.LittleEndian.AppendUint64(w.out, w.acc)
 		w.bits -= 64
 		// The bits of v that did not fit (a shift by 64 gives 0).
-		w.acc = uint64(v) >> (uint(width) - w.bits)
+		w.acc = v >> (uint(width) - w.bits)
 		if w.bits == 0 {
 			w.acc = 0
 		}
@@ -119,13 +119,21 @@ func packSegments(cols []int32, segs []segment) segTable {
 	nCols, nRecs := packedLen(len(cols), uint64(w.col)), packedLen(len(cols), w.rec())
 	cw := bitWriter{out: make([]byte, 0, nCols+8)}
 	rw := bitWriter{out: make([]byte, 0, nRecs+8)}
+	shLine, shCol, shName := w.source, w.source+w.srcLine, w.source+w.srcLine+w.srcCol
+	whole := w.rec() <= 64
 	for i, c := range cols {
-		cw.put(uint32(c), w.col)
+		cw.put(uint64(uint32(c)), w.col)
 		s := &segs[i]
-		rw.put(uint32(s.source+1), w.source)
-		rw.put(uint32(s.srcLine), w.srcLine)
-		rw.put(uint32(s.srcCol), w.srcCol)
-		rw.put(uint32(s.name+1), w.name)
+		if whole {
+			// One put for the record: its fields side by side.
+			rw.put(uint64(uint32(s.source+1))|uint64(uint32(s.srcLine))<<shLine|
+				uint64(uint32(s.srcCol))<<shCol|uint64(uint32(s.name+1))<<shName, uint8(w.rec()))
+			continue
+		}
+		rw.put(uint64(uint32(s.source+1)), w.source)
+		rw.put(uint64(uint32(s.srcLine)), w.srcLine)
+		rw.put(uint64(uint32(s.srcCol)), w.srcCol)
+		rw.put(uint64(uint32(s.name+1)), w.name)
 	}
 	return newSegTable(len(cols), w, cw.finish(nCols), rw.finish(nRecs))
 }
