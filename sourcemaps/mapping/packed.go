@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"sync"
 )
 
 // segTable holds a Map's segments bit-packed, each field as wide as the
@@ -177,7 +178,28 @@ func (t *segTable) sizeBytes() int64 { return int64(cap(t.cols) + cap(t.recs)) }
 // frame checksum: the frame was just read whole for that checksum, so
 // this pass costs no I/O.
 func (t *segTable) check(lineStart []int32, nSrc, nNames int32) error {
-	// Columns: sorted within each line (and so never negative).
+	// The two arrays are checked at once: a second replica decodes an
+	// index as soon as it has arrived, and nothing else needs the CPUs.
+	var colErr error
+	var wg sync.WaitGroup
+	if t.n >= parallelCheck {
+		wg.Go(func() { colErr = t.checkCols(lineStart) })
+	} else {
+		colErr = t.checkCols(lineStart)
+	}
+	recErr := t.checkRecs(nSrc, nNames)
+	wg.Wait()
+	if colErr != nil {
+		return colErr
+	}
+	return recErr
+}
+
+// parallelCheck: fewer segments are checked in one goroutine.
+const parallelCheck = 1 << 16
+
+// checkCols: columns sorted within each line (and so never negative).
+func (t *segTable) checkCols(lineStart []int32) error {
 	for l := 0; l+1 < len(lineStart); l++ {
 		prev := int32(0)
 		off := uint64(lineStart[l]) * t.colBits
@@ -190,12 +212,15 @@ func (t *segTable) check(lineStart []int32, nSrc, nNames int32) error {
 			off += t.colBits
 		}
 	}
-	// Records: the stored source and name (plus one) at most the table
-	// sizes, no name without a source, and no 32-bit field that reads as
-	// a negative int32. Maxima first, in one branch-free pass; the
-	// segment at fault is looked for only when there is one.
-	var maxSrc, maxName, orLine, orCol uint32
-	nameless := false
+	return nil
+}
+
+// checkRecs: the stored source and name (plus one) at most the table
+// sizes, no name without a source, and no 32-bit field that reads as a
+// negative int32. Maxima first, in one pass without branches but the
+// loop's.
+func (t *segTable) checkRecs(nSrc, nNames int32) error {
+	var maxSrc, maxName, orLine, orCol, nameless uint32
 	if t.recBits <= 57 {
 		off := uint64(0)
 		for range t.n {
@@ -204,7 +229,9 @@ func (t *segTable) check(lineStart []int32, nSrc, nNames int32) error {
 			maxSrc, maxName = max(maxSrc, src), max(maxName, name)
 			orLine |= uint32(v>>t.shift[1]) & t.mask[1]
 			orCol |= uint32(v>>t.shift[2]) & t.mask[2]
-			nameless = nameless || (src == 0 && name != 0)
+			// A name without a source: src is 0 and name is not (the
+			// mask is all ones when src is not 0).
+			nameless |= name &^ uint32(int32(src|-src)>>31)
 			off += t.recBits
 		}
 	} else {
@@ -213,10 +240,12 @@ func (t *segTable) check(lineStart []int32, nSrc, nNames int32) error {
 			maxSrc, maxName = max(maxSrc, uint32(s.source+1)), max(maxName, uint32(s.name+1))
 			orLine |= uint32(s.srcLine)
 			orCol |= uint32(s.srcCol)
-			nameless = nameless || (s.source < 0 && s.name >= 0)
+			if s.source < 0 && s.name >= 0 {
+				nameless = 1
+			}
 		}
 	}
-	if maxSrc > uint32(nSrc) || maxName > uint32(nNames) || int32(orLine) < 0 || int32(orCol) < 0 || nameless {
+	if maxSrc > uint32(nSrc) || maxName > uint32(nNames) || int32(orLine) < 0 || int32(orCol) < 0 || nameless != 0 {
 		return fmt.Errorf("%w: a segment indexes outside the tables (largest source %d of %d, largest name %d of %d)",
 			ErrBadIndex, int64(maxSrc)-1, nSrc, int64(maxName)-1, nNames)
 	}
