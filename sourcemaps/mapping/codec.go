@@ -25,8 +25,8 @@ import (
 //	 40    8  F: Metro function starts (x_facebook_sources), all sources
 //	 48    8  flags: 1 ignore list present, 2 x_facebook_sources present
 //	 56    8  B: bytes of string data
-//	 64    8  bit widths of column, source+1, original line, original
-//	          column, name+1 (one byte each, <= 32), then 3 zero bytes
+//	 64    8  bit widths of column (1..32), source+1, original line,
+//	          original column, name+1 (one byte each, <= 32), then 3 zero bytes
 //	 72    8  C: content chunks, all sources
 //	 80       line table       L × int32   (segment index of each line's first segment)
 //	          columns          S columns packed (see segTable) + 8 bytes padding
@@ -319,7 +319,10 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	if flags&^(flagIgnore|flagFacebook) != 0 {
 		return nil, 0, fmt.Errorf("%w: unknown flags %#x", ErrBadIndex, flags)
 	}
-	if !wd.valid() || data[69]|data[70]|data[71] != 0 {
+	if !wd.valid() || wd.col == 0 || data[69]|data[70]|data[71] != 0 {
+		// A column of at least a bit bounds the segments by the data's
+		// size: a forged count cannot make the decoder loop or allocate
+		// for billions of segments stored in no bytes.
 		return nil, 0, fmt.Errorf("%w: bad field widths % x", ErrBadIndex, data[64:72])
 	}
 	if nLines == 0 || nLines > math.MaxInt32 || nSegs > math.MaxInt32 || nSrc > math.MaxInt32 || nNames > math.MaxInt32 || nFB > math.MaxInt32 || nChunks > math.MaxInt32 {

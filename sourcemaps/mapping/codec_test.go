@@ -239,6 +239,8 @@ func TestDecodeIndexRejectsCorrupt(t *testing.T) {
 		{"name without source", reencode(func(_ *int32, s *segment) { s.source, s.name = -1, 0 })},
 		{"column out of order (forged)", reencode(func(c *int32, _ *segment) { *c = 1<<31 - 1 })},
 		{"field width over 32", patch(64, 33, 1)},
+		// Billions of segments in no bytes (found by FuzzDecodeIndex).
+		{"zero-width column", patch(64, 0, 1)},
 		{"nonzero width padding", patch(69, 1, 1)},
 	}
 	for _, c := range cases {
@@ -414,6 +416,12 @@ func TestDamagedChunks(t *testing.T) {
 	bad.size[z]++
 	if err := bad.check(dec.contents, dec.hasCont); !errors.Is(err, ErrBadIndex) {
 		t.Errorf("size off by one: %v", err)
+	}
+	bomb := *c
+	bomb.textLen = append([]uint32(nil), c.textLen...)
+	bomb.textLen[z] = c.size[z]*maxChunkExpansion + 1
+	if err := bomb.check(dec.contents, dec.hasCont); !errors.Is(err, ErrBadIndex) {
+		t.Errorf("a chunk %dx its stored size: %v", maxChunkExpansion+1, err)
 	}
 	stored := []byte(dec.contents[src])
 	for k := c.off[z]; k < c.off[z]+c.size[z]; k += 7 {

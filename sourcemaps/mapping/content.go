@@ -23,6 +23,11 @@ const (
 	contentChunk = 16 << 10
 	// minCompressedChunk: smaller chunks are stored as they are.
 	minCompressedChunk = 512
+	// maxChunkExpansion bounds how much larger than its stored bytes a
+	// compressed chunk's text may be: a forged index cannot make a frame's
+	// context inflate gigabytes out of a few bytes. Chunks of real text
+	// that compress better are stored as they are.
+	maxChunkExpansion = 64
 )
 
 // contentChunks is how a Map decoded from an index holds its sources'
@@ -180,7 +185,7 @@ func (m *Map) chunkedContents() ([]string, *contentChunks) {
 					stored := t
 					if n >= minCompressedChunk {
 						z := s2.EncodeBetter(nil, unsafe.Slice(unsafe.StringData(t), n))
-						if len(z) <= n-n/8 {
+						if len(z) <= n-n/8 && n <= maxChunkExpansion*len(z) {
 							stored = unsafe.String(unsafe.SliceData(z), len(z))
 						}
 					}
@@ -233,7 +238,7 @@ func (c *contentChunks) check(contents []string, hasCont []bool) error {
 		}
 		var sum uint64
 		for j := lo; j < hi; j++ {
-			if c.textLen[j] == 0 || c.size[j] == 0 || c.size[j] > c.textLen[j] ||
+			if c.textLen[j] == 0 || c.size[j] == 0 || c.size[j] > c.textLen[j] || uint64(c.textLen[j]) > maxChunkExpansion*uint64(c.size[j]) ||
 				(j == lo && c.firstLine[j] != 0) || (j > lo && c.firstLine[j] <= c.firstLine[j-1]) {
 				return fmt.Errorf("%w: chunk %d of source %d is inconsistent", ErrBadIndex, j-lo, i)
 			}

@@ -116,7 +116,9 @@ func packSegments(cols []int32, segs []segment) segTable {
 		maxSCol = max(maxSCol, uint32(s.srcCol))
 		maxName = max(maxName, uint32(s.name+1))
 	}
-	w := segWidths{col: width32(maxCol), source: width32(maxSrc), srcLine: width32(maxLine), srcCol: width32(maxSCol), name: width32(maxName)}
+	// A column takes at least one bit, so that a segment count can never
+	// outgrow the data it is read from (see decodeIndex).
+	w := segWidths{col: max(width32(maxCol), 1), source: width32(maxSrc), srcLine: width32(maxLine), srcCol: width32(maxSCol), name: width32(maxName)}
 	nCols, nRecs := packedLen(len(cols), uint64(w.col)), packedLen(len(cols), w.rec())
 	cw := bitWriter{out: make([]byte, 0, nCols+8)}
 	rw := bitWriter{out: make([]byte, 0, nRecs+8)}
