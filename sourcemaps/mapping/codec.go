@@ -25,12 +25,15 @@ import (
 //	 40    8  F: Metro function starts (x_facebook_sources), all sources
 //	 48    8  flags: 1 ignore list present, 2 x_facebook_sources present
 //	 56    8  B: bytes of string data
-//	 64    8  bit widths of column (1..32), source+1, original line,
-//	          original column, name+1 (one byte each, <= 32), then 3 zero bytes
+//	 64    8  log2 of the segments in a block (6), then 7 zero bytes
 //	 72    8  C: content chunks, all sources
 //	 80       line table       L × int32   (segment index of each line's first segment)
-//	          columns          S columns packed (see segTable) + 8 bytes padding
-//	          records          S × (source, line, column, name) packed + 8 bytes padding
+//	          blocks           ceil(S/64) × 24 bytes: per field (column,
+//	                           source+1, line, column, name+1) its base
+//	                           (uint32), then the fields' widths, 6 bits
+//	                           each, in a uint32 (see segTable)
+//	          records          each block's segments' differences from the
+//	                           bases, bit-packed, + 8 bytes padding
 //	          string offsets   (T+1) × uint32, T = 3 + 2N + M + F; strings in order:
 //	                           file, sourceRoot, debugId, sources, sourcesContent,
 //	                           names, function-start names
@@ -108,8 +111,7 @@ func EncodeIndex(w io.Writer, m *Map) error {
 	}
 	if len(m.contents) != nSrc || len(m.hasCont) != nSrc || (m.ignored != nil && len(m.ignored) != nSrc) ||
 		(m.fbSources != nil && len(m.fbSources) != nSrc) ||
-		len(m.lineStart) == 0 || !m.segs.width.valid() ||
-		len(m.segs.cols) != packedLen(m.segs.n, uint64(m.segs.width.col)) || len(m.segs.recs) != packedLen(m.segs.n, m.segs.width.rec()) {
+		len(m.lineStart) == 0 || len(m.segs.blocks) != (m.segs.n+segBlock-1)/segBlock || len(m.segs.data) < packPad {
 		return errors.New("mapping: EncodeIndex: inconsistent Map")
 	}
 	stored, chunks := m.chunkedContents()
@@ -171,16 +173,15 @@ func EncodeIndex(w io.Writer, m *Map) error {
 	for _, v := range []uint64{uint64(len(m.lineStart)), uint64(m.segs.n), uint64(nSrc), uint64(len(m.names)), uint64(nFB), flags, total} {
 		u64(v)
 	}
-	wd := m.segs.width
-	put([]byte{wd.col, wd.source, wd.srcLine, wd.srcCol, wd.name, 0, 0, 0})
+	put([]byte{segBlockLog, 0, 0, 0, 0, 0, 0, 0})
 	u64(uint64(len(chunks.firstLine)))
 	for _, x := range m.lineStart {
 		u32(uint32(x))
 	}
 	align()
-	put(m.segs.cols)
+	put(m.segs.descriptors())
 	align()
-	put(m.segs.recs)
+	put(m.segs.data)
 	align()
 	for _, o := range offs {
 		u32(o)
@@ -314,16 +315,12 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	le := binary.LittleEndian
 	nLines, nSegs, nSrc, nNames := le.Uint64(data[8:]), le.Uint64(data[16:]), le.Uint64(data[24:]), le.Uint64(data[32:])
 	nFB, flags, nBytes := le.Uint64(data[40:]), le.Uint64(data[48:]), le.Uint64(data[56:])
-	wd := segWidths{col: data[64], source: data[65], srcLine: data[66], srcCol: data[67], name: data[68]}
 	nChunks := le.Uint64(data[72:])
 	if flags&^(flagIgnore|flagFacebook) != 0 {
 		return nil, 0, fmt.Errorf("%w: unknown flags %#x", ErrBadIndex, flags)
 	}
-	if !wd.valid() || wd.col == 0 || data[69]|data[70]|data[71] != 0 {
-		// A column of at least a bit bounds the segments by the data's
-		// size: a forged count cannot make the decoder loop or allocate
-		// for billions of segments stored in no bytes.
-		return nil, 0, fmt.Errorf("%w: bad field widths % x", ErrBadIndex, data[64:72])
+	if data[64] != segBlockLog || le.Uint64(data[64:])>>8 != 0 {
+		return nil, 0, fmt.Errorf("%w: blocks of 2^%d segments, want 2^%d", ErrBadIndex, data[64], segBlockLog)
 	}
 	if nLines == 0 || nLines > math.MaxInt32 || nSegs > math.MaxInt32 || nSrc > math.MaxInt32 || nNames > math.MaxInt32 || nFB > math.MaxInt32 || nChunks > math.MaxInt32 {
 		return nil, 0, fmt.Errorf("%w: absurd counts (lines %d, segments %d, sources %d, names %d, functions %d, chunks %d)", ErrBadIndex, nLines, nSegs, nSrc, nNames, nFB, nChunks)
@@ -346,12 +343,16 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	colB, err := section(uint64(packedLen(int(nSegs), uint64(wd.col))), 1)
+	descB, err := section((nSegs+segBlock-1)/segBlock, blockDescLen)
 	if err != nil {
 		return nil, 0, err
 	}
-	recB, err := section(uint64(packedLen(int(nSegs), wd.rec())), 1)
+	// The records' length follows from the descriptors.
+	segs, recLen, err := decodeSegBlocks(int(nSegs), descB)
 	if err != nil {
+		return nil, 0, err
+	}
+	if segs.data, err = section(uint64(recLen), 1); err != nil {
 		return nil, 0, err
 	}
 	offB, err := section(nStr+1, 4)
@@ -408,7 +409,7 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 			return nil, 0, fmt.Errorf("%w: line table decreases at line %d", ErrBadIndex, i)
 		}
 	}
-	segs := newSegTable(int(nSegs), wd, colB, recB)
+	copied += int64(len(segs.blocks)) * 36
 	if err := segs.check(lineStart, int32(nSrc), int32(nNames)); err != nil {
 		return nil, 0, err
 	}

@@ -131,7 +131,7 @@ func TestIndexRoundTrip(t *testing.T) {
 				if dec.NumTokens() > 0 {
 					// The packed segments are used in place (that is the
 					// point of the format), aligned or not.
-					if !within(unsafe.Pointer(&dec.segs.cols[0]), data) || !within(unsafe.Pointer(&dec.segs.recs[0]), data) {
+					if !within(unsafe.Pointer(&dec.segs.data[0]), data) {
 						t.Errorf("misalign=%v: segments copied", misalign)
 					}
 				}
@@ -196,7 +196,8 @@ func TestDecodeIndexRejectsCorrupt(t *testing.T) {
 		return b
 	}
 	nLines := int(le.Uint64(enc[8:]))
-	colsOff := indexHeader + pad8(4*nLines)
+	descOff := indexHeader + pad8(4*nLines)
+	nBlocks := (m.NumTokens() + segBlock - 1) / segBlock
 	// reencode encodes m with one segment changed (EncodeIndex does not
 	// check what it writes).
 	reencode := func(change func(c *int32, s *segment)) []byte {
@@ -233,15 +234,19 @@ func TestDecodeIndexRejectsCorrupt(t *testing.T) {
 		{"string bytes too many", patch(56, le.Uint64(enc[56:])+1, 8)},
 		{"line table not starting at 0", patch(indexHeader, 1, 4)},
 		{"line table decreasing", patch(indexHeader+4, 1<<31-1, 4)},
-		{"column out of order", patch(colsOff+4, 1<<31-1, 4)},
+		{"block base column past int32", patch(descOff, 1<<31, 4)},
 		{"source index out of range", reencode(func(_ *int32, s *segment) { s.source = int32(m.NumSources()) })},
 		{"name index out of range", reencode(func(_ *int32, s *segment) { s.name = int32(m.NumNames()) })},
 		{"name without source", reencode(func(_ *int32, s *segment) { s.source, s.name = -1, 0 })},
 		{"column out of order (forged)", reencode(func(c *int32, _ *segment) { *c = 1<<31 - 1 })},
-		{"field width over 32", patch(64, 33, 1)},
-		// Billions of segments in no bytes (found by FuzzDecodeIndex).
-		{"zero-width column", patch(64, 0, 1)},
-		{"nonzero width padding", patch(69, 1, 1)},
+		{"field width over 32", patch(descOff+20, 33, 4)},
+		{"unused width bits", patch(descOff+20, 1<<30, 4)},
+		{"widths wider than the records", patch(descOff+blockDescLen*(nBlocks-1)+20, 32|32<<6|32<<12|32<<18|32<<24, 4)},
+		{"other block size", patch(64, 5, 1)},
+		{"nonzero block size padding", patch(69, 1, 1)},
+		// Billions of segments in few bytes (found by FuzzDecodeIndex
+		// when one segment could take no bit at all).
+		{"segment count past the descriptors", patch(16, 1<<31-1, 8)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
