@@ -88,8 +88,13 @@ func (b *memoryBucket) Get(ctx context.Context, key string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(o.data)), nil
+	return memReader{bytes.NewReader(o.data)}, nil
 }
+
+// memReader is an object's reader; bytes.Reader's Size is the object's.
+type memReader struct{ *bytes.Reader }
+
+func (memReader) Close() error { return nil }
 
 func (b *memoryBucket) GetRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
 	o, err := b.lookup(ctx, key)

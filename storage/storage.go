@@ -40,6 +40,14 @@ type PutOptions struct {
 	ContentType string
 }
 
+// Sized is implemented by the readers Bucket.Get returns: Size is the
+// object's length, known before anything is read, so that a caller reading
+// the object whole sizes its buffer once (and refuses one too large
+// without reading it).
+type Sized interface {
+	Size() int64
+}
+
 // Bucket is an object store. Keys are slash-separated relative paths.
 // Objects are replaced atomically: a reader sees the old or the new content,
 // never a partial object. Implementations are safe for concurrent use.
@@ -48,7 +56,7 @@ type Bucket interface {
 	// real length (>= 0); content is streamed, never buffered whole.
 	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) error
 	// Get opens the object for reading. A missing key fails here with
-	// ErrNotFound, not on the first Read.
+	// ErrNotFound, not on the first Read. The reader implements Sized.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// GetRange reads length bytes starting at off (length < 0: to the end).
 	GetRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)

@@ -262,18 +262,43 @@ func (s *Store) ReadBlob(ctx context.Context, sha256hex string, maxSize int64) (
 		return nil, fmt.Errorf("blobstore: blob %s: %w", sha256hex, err)
 	}
 	defer rc.Close()
-	src := io.Reader(rc)
-	if maxSize > 0 {
-		src = io.LimitReader(rc, maxSize+1)
+	tooLarge := func() error {
+		return fmt.Errorf("blobstore: blob %s: %w: more than %d bytes", sha256hex, ErrTooLarge, maxSize)
 	}
-	data, err := io.ReadAll(src)
-	if err != nil {
-		return nil, fmt.Errorf("blobstore: read blob %s: %w", sha256hex, err)
+	// One buffer of the object's size (the store says it before the first
+	// byte), hashed as it fills: no copies of a growing buffer, and the
+	// hash of one part runs while the next is on its way.
+	size := int64(-1)
+	if sz, ok := rc.(storage.Sized); ok {
+		size = sz.Size()
 	}
-	if maxSize > 0 && int64(len(data)) > maxSize {
-		return nil, fmt.Errorf("blobstore: blob %s: %w: more than %d bytes", sha256hex, ErrTooLarge, maxSize)
+	if maxSize > 0 && size > maxSize {
+		return nil, tooLarge()
 	}
-	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sha256hex {
+	hint := int64(64 << 10)
+	if size >= 0 {
+		hint = size + 1 // +1: the read that sees the end
+	}
+	data := make([]byte, 0, hint)
+	h := sha256.New()
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := rc.Read(data[len(data):cap(data)])
+		h.Write(data[len(data) : len(data)+n])
+		data = data[:len(data)+n]
+		if maxSize > 0 && int64(len(data)) > maxSize {
+			return nil, tooLarge()
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("blobstore: read blob %s: %w", sha256hex, err)
+		}
+	}
+	if got := h.Sum(nil); hex.EncodeToString(got) != sha256hex {
 		return nil, fmt.Errorf("blobstore: blob %s: %w: content hashes to %x", sha256hex, storage.ErrChecksumMismatch, got)
 	}
 	return data, nil

@@ -403,3 +403,57 @@ func TestBlobKey(t *testing.T) {
 		t.Fatalf("BlobKey = %q, want %q (a valid key)", got, want)
 	}
 }
+
+// sizeBucket's Get readers report size (or no size at all when hide).
+type sizeBucket struct {
+	storage.Bucket
+	size int64
+	hide bool
+}
+
+type sizedReader struct {
+	io.ReadCloser
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
+
+func (b sizeBucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := b.Bucket.Get(ctx, key)
+	if err != nil || b.hide {
+		return struct{ io.ReadCloser }{rc}, err
+	}
+	return sizedReader{rc, b.size}, nil
+}
+
+// TestReadBlobSizes: ReadBlob reads the whole content and checks its hash
+// whatever size the store announces (none, too small, too large), and
+// refuses a blob announced over its limit before reading it.
+func TestReadBlobSizes(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB: several reads
+	mem := storage.NewInMemory()
+	blob, err := blobstore.New(mem, t.TempDir()).PutBlob(ctx, bytes.NewReader(data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []sizeBucket{
+		{Bucket: mem, hide: true},
+		{Bucket: mem, size: 0},
+		{Bucket: mem, size: 100},
+		{Bucket: mem, size: int64(len(data))},
+		{Bucket: mem, size: 3 * int64(len(data))},
+	} {
+		got, err := blobstore.New(b, t.TempDir()).ReadBlob(ctx, blob.SHA256, 0)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("announced size %d (hidden %v): %d bytes, %v", b.size, b.hide, len(got), err)
+		}
+	}
+	announced := blobstore.New(sizeBucket{Bucket: mem, size: 1 << 40}, t.TempDir())
+	if _, err := announced.ReadBlob(ctx, blob.SHA256, 1<<30); !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Errorf("a blob announced at 1 TiB with a 1 GiB limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := blobstore.New(sizeBucket{Bucket: mem, hide: true}, t.TempDir()).ReadBlob(ctx, blob.SHA256, int64(len(data))-1); !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Errorf("a blob one byte over its limit, size unknown: %v, want ErrTooLarge", err)
+	}
+}

@@ -258,12 +258,21 @@ func mapNotFound(key string, err error) error {
 // Get implements storage.Bucket. The returned *os.File keeps reading the
 // object it opened even if the key is overwritten meanwhile.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	f, _, err := b.open(ctx, key)
+	f, fi, err := b.open(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return fileReader{f, fi.Size()}, nil
 }
+
+// fileReader is an object's open file (its methods, WriteTo included) and
+// its size (storage.Sized).
+type fileReader struct {
+	*os.File
+	size int64
+}
+
+func (r fileReader) Size() int64 { return r.size }
 
 type sectionReadCloser struct {
 	*io.SectionReader

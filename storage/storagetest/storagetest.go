@@ -149,6 +149,18 @@ func testRoundTrip(t *testing.T, b storage.Bucket) {
 			if got := get(t, b, tc.key); !bytes.Equal(got, tc.data) {
 				t.Fatalf("Get returned %d bytes (sha %s), want %d bytes (sha %s)", len(got), sum(got), len(tc.data), sum(tc.data))
 			}
+			// Get's reader knows the object's size before it is read.
+			rc, err := b.Get(context.Background(), tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sized, ok := rc.(storage.Sized)
+			if !ok {
+				t.Errorf("Get's reader %T does not implement storage.Sized", rc)
+			} else if n := sized.Size(); n != int64(len(tc.data)) {
+				t.Errorf("Get's reader: Size() = %d, want %d", n, len(tc.data))
+			}
+			rc.Close()
 			info, err := b.Stat(context.Background(), tc.key)
 			if err != nil {
 				t.Fatalf("Stat: %v", err)
