@@ -409,7 +409,7 @@ func decodeIndex(data []byte, viewContents bool) (*Map, int64, error) {
 			return nil, 0, fmt.Errorf("%w: line table decreases at line %d", ErrBadIndex, i)
 		}
 	}
-	copied += int64(len(segs.blocks)) * 36
+	copied += int64(len(segs.blocks)) * int64(unsafe.Sizeof(segBlockInfo{}))
 	if err := segs.check(lineStart, int32(nSrc), int32(nNames)); err != nil {
 		return nil, 0, err
 	}

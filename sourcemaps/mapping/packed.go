@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // segTable holds a Map's segments bit-packed in blocks of segBlock
@@ -178,7 +179,7 @@ func (t *segTable) seg(i int) segment {
 }
 
 func (t *segTable) sizeBytes() int64 {
-	return int64(cap(t.data)) + int64(cap(t.blocks))*int64(36)
+	return int64(cap(t.data)) + int64(cap(t.blocks))*int64(unsafe.Sizeof(segBlockInfo{}))
 }
 
 // descriptors returns the blocks' descriptors as an index stores them.
