@@ -24,9 +24,11 @@ import (
 //	     → build: download the blob to a temporary file, parse, index;
 //	       then encode to disk and upload in the background
 //
-// ELF, Mach-O and PE objects go down the whole chain. Breakpad files and Go
-// binaries answered from .gopclntab (no DWARF) have no symcache: they are
-// parsed into memory only, again after a restart. A "no debug file for this
+// ELF, Mach-O and PE objects go down the whole chain, Go binaries without
+// DWARF too (their symcache holds the Go 1.20+ .gopclntab, read in place).
+// Breakpad files and Go binaries older than 1.20 built without DWARF
+// (debug/gosym tables) have no symcache: they are parsed into memory only,
+// again after a restart. A "no debug file for this
 // debug_id/code_id" answer is remembered for Config.NegativeTTL.
 
 // metricsName is the cache label of this package's series.
@@ -75,8 +77,8 @@ func (s *Store) DerivedStats() cache.DerivedStats { return s.symcaches.Stats() }
 type nativeModule struct{ debugfiles.Module }
 
 // symcacheCodec encodes modules opened by the symbolizer; the others
-// (Go .gopclntab modules, test fakes) fail with ErrNotEncodable and are
-// then kept in memory only.
+// (pre-1.20 Go .gopclntab modules, test fakes) fail with ErrNotEncodable
+// and are then kept in memory only.
 type symcacheCodec struct{}
 
 func (symcacheCodec) Format() string { return symbolizer.SymcacheFormat }

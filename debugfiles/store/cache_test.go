@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/stacklens/stacklens/debugfiles"
 	debugstore "github.com/stacklens/stacklens/debugfiles/store"
 	"github.com/stacklens/stacklens/debugfiles/symbolizer"
+	"github.com/stacklens/stacklens/internal/testenv"
 	"github.com/stacklens/stacklens/storage"
 	"github.com/stacklens/stacklens/storage/blobstore"
 )
@@ -458,5 +460,88 @@ func TestLookupResultsOutliveTheMapping(t *testing.T) {
 		if got := fmt.Sprintf("%+v %v", locs, err); got != want[i] {
 			t.Fatalf("Lookup(%#x) result changed after unmapping: %s, want %s", addrs[i], got, want[i])
 		}
+	}
+}
+
+// gocrashBinary builds testdata/native/gocrash with ldflags, once per test
+// binary: a Go program whose -w / -s -w builds have no DWARF, answered from
+// .gopclntab.
+func gocrashBinary(t *testing.T, ldflags string) []byte {
+	t.Helper()
+	bigMu.Lock()
+	defer bigMu.Unlock()
+	key := "gocrash " + ldflags
+	p, ok := bigBuilt[key]
+	if !ok {
+		p = filepath.Join(bigDir, fmt.Sprintf("gocrash-%d", len(bigBuilt)))
+		cmd := exec.Command(testenv.Tool(t, "go"), "build", "-ldflags="+ldflags, "-o", p, ".")
+		cmd.Dir = filepath.Join(testenv.RepoRoot(t), "testdata", "native", "gocrash")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build gocrash %s: %v\n%s", ldflags, err, b)
+		}
+		bigBuilt[key] = p
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestGoPclntabSymcacheReachesReplicas: a Go binary without DWARF gets a
+// symcache too (the pclntab, mapped): after the first Find a restarted
+// replica hits its disk and another replica the bucket, neither parses,
+// and all answer as Open does, inline levels included.
+func TestGoPclntabSymcacheReachesReplicas(t *testing.T) {
+	for _, ldflags := range []string{"-w", "-s -w"} {
+		t.Run(ldflags, func(t *testing.T) {
+			bin := gocrashBinary(t, ldflags)
+			addrs := probes(t, bin, 2000)
+			want := reference(t, bin, addrs)
+			inlined := 0
+			for _, w := range want {
+				if strings.Count(w, "Function:") > 1 {
+					inlined++
+				}
+			}
+			if inlined == 0 {
+				t.Fatal("no probe answers with inline levels: a poor comparison")
+			}
+			bucket := storage.NewInMemory()
+			dir := t.TempDir()
+			ref := debugfiles.ObjectRef{}
+
+			first := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
+			ref.DebugID = upload(t, first.Store, "p", "gocrash", bin).Files[0].DebugID
+			mod := findAndCompare(t, first, "p", ref, addrs, want)
+			if !symbolizer.IsSymcache(unwrap(mod)) {
+				t.Errorf("the first Find serves %T, want the module decoded from the symcache it just wrote", unwrap(mod))
+			}
+			first.close()
+			if st := first.DerivedStats(); st.Builds != 1 || st.Uploads != 1 {
+				t.Fatalf("first replica: %+v, want 1 build and 1 upload", st)
+			}
+			key := cache.ObjectKey(symbolizer.SymcacheFormat, symbolizer.SymcacheVersion, mustSHA(t, first, ref))
+			obj, err := bucket.Stat(context.Background(), key)
+			if err != nil {
+				t.Fatalf("no derived file in the bucket: %v", err)
+			}
+			t.Logf("binary %d bytes, derived file %d bytes", len(bin), obj.Size)
+
+			restarted := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
+			findAndCompare(t, restarted, "p", ref, addrs, want)
+			if st := restarted.DerivedStats(); restarted.builds.Load() != 0 || st.DiskHits != 1 || st.Builds != 0 {
+				t.Errorf("restart: %d parses, %+v; want none and a disk hit", restarted.builds.Load(), st)
+			}
+
+			other := newReplica(t, bucket, t.TempDir(), 1<<30, debugstore.Config{})
+			mod = findAndCompare(t, other, "p", ref, addrs, want)
+			if !symbolizer.IsSymcache(unwrap(mod)) {
+				t.Errorf("the second replica serves %T, want a decoded symcache", unwrap(mod))
+			}
+			if st := other.DerivedStats(); other.builds.Load() != 0 || st.StoreHits != 1 || st.Builds != 0 {
+				t.Errorf("second replica: %d parses, %+v; want none and an object-store hit", other.builds.Load(), st)
+			}
+		})
 	}
 }

@@ -116,6 +116,10 @@ func fixture(t testing.TB, name string) string {
 		// program with deep inlining, self-contained (no download). Cold,
 		// the build costs about a CPU-minute; GOCACHE makes reruns instant.
 		run(t, fixtureDir, testenv.Tool(t, "go"), "build", "-ldflags=-compressdwarf=false", "-o", out, "cmd/compile")
+	case "go-big-nodwarf":
+		// cmd/compile as production Go binaries ship: -w, no DWARF. The
+		// packages are those of go-big: GOCACHE makes it a link.
+		run(t, fixtureDir, testenv.Tool(t, "go"), "build", "-ldflags=-w", "-o", out, "cmd/compile")
 	default:
 		t.Fatalf("unknown fixture %s", name)
 	}

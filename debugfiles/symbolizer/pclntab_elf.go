@@ -1,6 +1,7 @@
 package symbolizer
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 )
@@ -50,6 +51,11 @@ func (g elfGoImage) open(data []byte) (*pclnTab, error) {
 	}
 	if gofunc != 0 {
 		tab.gofunc = g.bytesAt(gofunc)
+		// Since Go 1.22 go:func.* lies inside .gopclntab: share its bytes
+		// rather than hold a second copy (a symcache then stores them once).
+		if n := len(tab.gofunc); n > 0 && bytes.HasSuffix(data, tab.gofunc) {
+			tab.gofunc = data[len(data)-n:]
+		}
 	}
 	tab.learnFuncIDs()
 	return tab, nil

@@ -32,6 +32,9 @@ import (
 //     i32, parentPc i32 (offset from the entry of an instruction whose
 //     position is the call site), startLine i32.
 type pclnTab struct {
+	// raw is the whole table, header included; every slice below points
+	// into it (a symcache stores it as it is).
+	raw         []byte
 	order       binary.ByteOrder
 	quantum     uint64
 	nfunc       uint32
@@ -84,7 +87,7 @@ func newPclnTab(data []byte, text uint64) (*pclnTab, error) {
 	if !isPcln120(data) {
 		return nil, fmt.Errorf("%w: not a Go 1.20+ pclntab", errPcln)
 	}
-	t := &pclnTab{order: binary.LittleEndian, text: text, panicIDs: [3]int16{-1, -1, -1}}
+	t := &pclnTab{raw: data, order: binary.LittleEndian, text: text, panicIDs: [3]int16{-1, -1, -1}}
 	if binary.BigEndian.Uint32(data) == pclnMagic120 {
 		t.order = binary.BigEndian
 	}

@@ -2,6 +2,7 @@ package symbolizer
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -28,9 +29,10 @@ import (
 //	            bit 1 = rowAddrs are u32 offsets (else u64 addresses),
 //	            bit 2 = segAddrs are u32 offsets (else u64 addresses),
 //	            bit 3 = rows are packed u32 (else 8-byte records),
-//	            bits 8-12 = lineBits of packed rows (0 unless bit 3)
+//	            bits 8-12 = lineBits of packed rows (0 unless bit 3);
+//	          bit 4 = the module has a Go 1.20+ pclntab (sections 12-14)
 //	 16    8  load address
-//	 24  192  section table: 12 × (offset u64, length u64) into the payload
+//	 24  240  section table: 15 × (offset u64, length u64) into the payload
 //
 // Sections, in order:
 //
@@ -55,6 +57,14 @@ import (
 //	11 nodes     {parent i32, name u32, symbol u32, callFile u32 (file+1,
 //	             0 unknown), callLine u32, pad u32, entry u64}: subprograms
 //	             (parent -1) and inlined calls (parent < own index)
+//	12 goPcln    flag bit 4: the .gopclntab, byte for byte (its own byte
+//	             order); the table is read in place, as Open reads it
+//	13 goFunc    flag bit 4: the bytes from moduledata.gofunc on, when they
+//	             are not a tail of goPcln (Go 1.20, 1.21); else empty
+//	14 goInfo    flag bit 4: 24 bytes: runtime.text u64; gofunc u64 (its
+//	             offset in goPcln, or ^0: goFunc holds it, and empty means
+//	             none); panicIDs 3 × i16 (gopanic, sigpanic, panicwrap, -1
+//	             unknown); wrapperID u8; hasWrapperID u8
 //
 // Addresses are u32 offsets and rows packed u32s whenever they fit, which
 // they do for all but enormous programs, halving the three largest
@@ -72,18 +82,23 @@ const (
 	// spelled, which functions are indexed): a symcache holds the answers
 	// of the code that built it, on every replica, until it is evicted.
 	SymcacheFormat  = "symcache"
-	SymcacheVersion = 3
+	SymcacheVersion = 4
 
 	symcacheMagic    = "SYMCACHE"
-	symcacheSections = 12
+	symcacheSections = 15
 	symcacheHeader   = 24 + symcacheSections*16
 	flagDWARF        = 1
 	flagRowAddrs32   = 1 << 1
 	flagSegAddrs32   = 1 << 2
 	flagRowsPacked   = 1 << 3
+	flagGoPcln       = 1 << 4
 	flagLineBitsPos  = 8
 	flagLineBitsMask = 31 << flagLineBitsPos
-	flagsKnown       = flagDWARF | flagRowAddrs32 | flagSegAddrs32 | flagRowsPacked | flagLineBitsMask
+	flagsDWARFLayout = flagRowAddrs32 | flagSegAddrs32 | flagRowsPacked | flagLineBitsMask
+	flagsKnown       = flagDWARF | flagsDWARFLayout | flagGoPcln
+	goInfoSize       = 24
+	// goFuncSeparate in goInfo's gofunc field: the goFunc section holds it.
+	goFuncSeparate = ^uint64(0)
 )
 
 const (
@@ -99,11 +114,15 @@ const (
 	secSegTops
 	secSegNodes
 	secNodes
+	secGoPcln
+	secGoFunc
+	secGoInfo
 )
 
 // ErrNotEncodable is returned by EncodeSymcache for a module it cannot
-// write: one answered from Go's .gopclntab (no DWARF; it is rebuilt from
-// the object instead) or one not opened by this package.
+// write: one answered from a pre-1.20 Go .gopclntab through debug/gosym
+// (no DWARF; it is rebuilt from the object instead) or one not opened by
+// this package.
 var ErrNotEncodable = errors.New("symcache: module cannot be encoded")
 
 // EncodeSymcache writes mod, as returned by Open, as a symcache payload.
@@ -117,8 +136,11 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 	default:
 		return fmt.Errorf("%w: %T", ErrNotEncodable, mod)
 	}
+	var pcln *pclnTab
 	if m.gotab != nil {
-		return fmt.Errorf("%w: answered from .gopclntab", ErrNotEncodable)
+		if pcln = m.gotab.pcln; pcln == nil {
+			return fmt.Errorf("%w: answered from a pre-1.20 .gopclntab", ErrNotEncodable)
+		}
 	}
 	meta, err := json.Marshal(m.meta)
 	if err != nil {
@@ -126,8 +148,30 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 	}
 	var x dwarfIndex
 	flags := uint32(0)
+	var goPcln, goFunc []byte
+	var goInfo [goInfoSize]byte
+	if pcln != nil {
+		flags |= flagGoPcln
+		goPcln = pcln.raw
+		gofuncAt := goFuncSeparate
+		if n := len(pcln.gofunc); n > 0 && bytes.HasSuffix(goPcln, pcln.gofunc) {
+			gofuncAt = uint64(len(goPcln) - n)
+		} else {
+			goFunc = pcln.gofunc
+		}
+		binary.LittleEndian.PutUint64(goInfo[0:], pcln.text)
+		binary.LittleEndian.PutUint64(goInfo[8:], gofuncAt)
+		for i, id := range pcln.panicIDs {
+			binary.LittleEndian.PutUint16(goInfo[16+2*i:], uint16(id))
+		}
+		goInfo[22] = pcln.wrapperID
+		if pcln.hasWrapperID {
+			goInfo[23] = 1
+		}
+	}
 	if m.dwarf != nil {
-		x, flags = *m.dwarf, flagDWARF
+		x = *m.dwarf
+		flags |= flagDWARF
 		if !x.rowIdx.wide {
 			flags |= flagRowAddrs32
 		}
@@ -162,6 +206,12 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 		secSegTops:  8 * len(x.segIdx.tops),
 		secSegNodes: 4 * len(x.segNodes),
 		secNodes:    32 * len(x.nodes),
+		secGoPcln:   len(goPcln),
+		secGoFunc:   len(goFunc),
+		secGoInfo:   len(goInfo),
+	}
+	if pcln == nil {
+		lengths[secGoInfo] = 0
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	e := &leWriter{w: bw}
@@ -238,6 +288,12 @@ func EncodeSymcache(w io.Writer, mod debugfiles.Module) error {
 				e.u32(0)
 				e.u64(n.entry)
 			}
+		case secGoPcln:
+			e.bytes(goPcln)
+		case secGoFunc:
+			e.bytes(goFunc)
+		case secGoInfo:
+			e.bytes(goInfo[:lengths[secGoInfo]])
 		}
 		if e.err == nil && e.n != offs[sec]+lengths[sec] {
 			return fmt.Errorf("symcache: section %d wrote %d bytes, want %d", sec, e.n-offs[sec], lengths[sec])
@@ -418,7 +474,7 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 		return nil, corrupt("layout version %d, want %d", v, SymcacheVersion)
 	}
 	flags := binary.LittleEndian.Uint32(data[12:])
-	if flags&^flagsKnown != 0 || flags&flagDWARF == 0 && flags != 0 || flags&flagRowsPacked == 0 && flags&flagLineBitsMask != 0 {
+	if flags&^flagsKnown != 0 || flags&flagDWARF == 0 && flags&flagsDWARFLayout != 0 || flags&flagRowsPacked == 0 && flags&flagLineBitsMask != 0 {
 		return nil, corrupt("unknown or inconsistent flags %#x", flags)
 	}
 	lineBits := flags & flagLineBitsMask >> flagLineBitsPos
@@ -532,6 +588,16 @@ func decodeSymcache(data []byte, copyOut bool) (*Symcache, error) {
 	} else if len(secs[secRowAddrs])+len(secs[secRows])+len(secs[secNodes])+len(secs[secSegAddrs])+len(secs[secSegNodes])+len(secs[secFileOffs]) > 8 {
 		return nil, corrupt("DWARF sections in a module without DWARF")
 	}
+	if flags&flagGoPcln != 0 {
+		tab, err := decodeGoPcln(secs[secGoPcln], secs[secGoFunc], secs[secGoInfo])
+		if err != nil {
+			return nil, err
+		}
+		m.gotab = &goTable{pcln: tab}
+		retained += 256
+	} else if len(secs[secGoPcln])+len(secs[secGoFunc])+len(secs[secGoInfo]) > 0 {
+		return nil, corrupt("pclntab sections in a module without a pclntab")
+	}
 	c.m, c.retained = m, retained
 	return c, nil
 }
@@ -613,4 +679,40 @@ func checkedAddrIndex(sec []byte, wide bool, tops []uint64, what string) (addrIn
 		}
 	}
 	return x, nil
+}
+
+// decodeGoPcln rebuilds the Go 1.20+ table from its three sections. The
+// header is checked as Open checks it; every later read of the table is
+// bounds-checked (Open accepts untrusted binaries too), so a forged table
+// gives wrong or no answers, never a panic.
+func decodeGoPcln(pcln, gofunc, info []byte) (*pclnTab, error) {
+	if len(info) != goInfoSize {
+		return nil, corrupt("pclntab info is %d bytes, want %d", len(info), goInfoSize)
+	}
+	tab, err := newPclnTab(pcln, binary.LittleEndian.Uint64(info[0:]))
+	if err != nil {
+		return nil, corrupt("%v", err)
+	}
+	switch at := binary.LittleEndian.Uint64(info[8:]); {
+	case at == goFuncSeparate:
+		if len(gofunc) > 0 {
+			tab.gofunc = gofunc
+		}
+	case len(gofunc) > 0 || at >= uint64(len(pcln)):
+		return nil, corrupt("gofunc at %d of a %d-byte pclntab, %d bytes apart", at, len(pcln), len(gofunc))
+	default:
+		tab.gofunc = pcln[at:]
+	}
+	for i := range tab.panicIDs {
+		tab.panicIDs[i] = int16(binary.LittleEndian.Uint16(info[16+2*i:]))
+	}
+	tab.wrapperID = info[22]
+	switch info[23] {
+	case 0:
+	case 1:
+		tab.hasWrapperID = true
+	default:
+		return nil, corrupt("pclntab info flag %d", info[23])
+	}
+	return tab, nil
 }

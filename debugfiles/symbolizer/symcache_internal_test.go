@@ -2,6 +2,7 @@ package symbolizer
 
 import (
 	"bytes"
+	"debug/gosym"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -325,7 +326,10 @@ func corruptHand(t *testing.T, payload []byte) {
 	}
 	flags := binary.LittleEndian.Uint32(payload[12:])
 	mustReject := map[string]func(b []byte){
-		"unknown flag": func(b []byte) { binary.LittleEndian.PutUint32(b[12:], flags|1<<4) },
+		"unknown flag": func(b []byte) { binary.LittleEndian.PutUint32(b[12:], flags|1<<5) },
+		"pclntab flag without its sections": func(b []byte) {
+			binary.LittleEndian.PutUint32(b[12:], flags|flagGoPcln)
+		},
 		"width flags without DWARF": func(b []byte) {
 			binary.LittleEndian.PutUint32(b[12:], flags&^flagDWARF|flagRowAddrs32)
 		},
@@ -381,5 +385,20 @@ func corruptHand(t *testing.T, payload []byte) {
 		if _, err := decode(b); err == nil {
 			t.Errorf("%s: decoded without error", name)
 		}
+	}
+}
+
+// TestSymcacheLegacyGoNotEncodable: a module answered from a pre-1.20
+// pclntab through debug/gosym is not encodable (its table is not kept in
+// a form the symcache holds): ErrNotEncodable, as for foreign modules.
+func TestSymcacheLegacyGoNotEncodable(t *testing.T) {
+	m := &module{gotab: &goTable{legacy: &gosym.Table{}}}
+	m.names.freeze()
+	if err := EncodeSymcache(&bytes.Buffer{}, m); !errors.Is(err, ErrNotEncodable) {
+		t.Fatalf("EncodeSymcache(legacy gosym module) = %v, want ErrNotEncodable", err)
+	}
+	type foreign struct{ debugfiles.Module }
+	if err := EncodeSymcache(&bytes.Buffer{}, foreign{}); !errors.Is(err, ErrNotEncodable) {
+		t.Fatalf("EncodeSymcache(foreign module) = %v, want ErrNotEncodable", err)
 	}
 }
