@@ -213,7 +213,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, o
 // first Read. A first Read (unlike Object.Stat, which sends a HEAD and then
 // a second GET conditional on the ETag) keeps it to one request that sees
 // one version of the object even while it is being overwritten.
-func (b *Bucket) open(ctx context.Context, key string, opts minio.GetObjectOptions, sized bool) (io.ReadCloser, error) {
+func (b *Bucket) open(ctx context.Context, key string, opts minio.GetObjectOptions) (io.ReadCloser, error) {
 	obj, err := b.client.GetObject(ctx, b.bucket, b.object(key), opts)
 	if err != nil {
 		return nil, err
@@ -224,19 +224,7 @@ func (b *Bucket) open(ctx context.Context, key string, opts minio.GetObjectOptio
 		obj.Close()
 		return nil, err
 	}
-	o := &openedObject{first: first[:n], obj: obj, size: -1}
-	if sized {
-		// The GET's answer is in: Stat reads its headers, no request,
-		// and reports what is left to read after the first n bytes (not
-		// done for a range, whose reads it disturbs).
-		info, err := obj.Stat()
-		if err != nil {
-			obj.Close()
-			return nil, err
-		}
-		o.size = info.Size + int64(n)
-	}
-	return o, nil
+	return &openedObject{first: first[:n], obj: obj}, nil
 }
 
 // firstReadSize is how much open reads before returning; small, because it
@@ -246,11 +234,7 @@ const firstReadSize = 4 << 10
 type openedObject struct {
 	first []byte
 	obj   *minio.Object
-	size  int64 // the object's, from the GET's answer; -1 for a range
 }
-
-// Size implements storage.Sized.
-func (o *openedObject) Size() int64 { return o.size }
 
 func (o *openedObject) Read(p []byte) (int, error) {
 	if len(o.first) > 0 {
@@ -263,7 +247,9 @@ func (o *openedObject) Read(p []byte) (int, error) {
 
 func (o *openedObject) Close() error { return o.obj.Close() }
 
-// Get implements storage.Bucket.
+// Get implements storage.Bucket with one plain GET (minio-go's Core):
+// the answer's headers give the object's size before the body is read
+// (storage.Sized), and a missing key fails here.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
@@ -271,12 +257,21 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	obj, err := b.open(ctx, key, minio.GetObjectOptions{}, true)
+	body, info, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, b.object(key), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, mapErr(ctx, "get", key, err)
 	}
-	return obj, nil
+	return &objectBody{ReadCloser: body, size: info.Size}, nil
 }
+
+// objectBody is a GET's body and the object's size.
+type objectBody struct {
+	io.ReadCloser
+	size int64
+}
+
+// Size implements storage.Sized.
+func (o *objectBody) Size() int64 { return o.size }
 
 // GetRange implements storage.Bucket with one ranged GET; only an empty
 // range or a range starting at the end needs a Stat.
@@ -315,7 +310,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, off, length int64) (i
 	if err != nil {
 		return nil, fmt.Errorf("s3store: range of %q: %w", key, err)
 	}
-	obj, err := b.open(ctx, key, opts, false)
+	obj, err := b.open(ctx, key, opts)
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && er.Code == "InvalidRange" {
 		// The offset is at or past the end: an empty read at the end is

@@ -135,6 +135,12 @@ func testRoundTrip(t *testing.T, b storage.Bucket) {
 		{"one byte", "rt/one", []byte{0}, true},
 		{"text without sha", "rt/text", []byte("hello, stacklens\n"), false},
 		{"binary 1MiB+1", "rt/deep/er/bin", randomBytes(1, 1<<20+1), true},
+		// Sizes around the first read of a reader that reads ahead (the S3
+		// backend's ranged reads fetch 4 KiB first).
+		{"4KiB-1", "rt/4k-1", randomBytes(2, 4095), false},
+		{"4KiB+1", "rt/4k+1", randomBytes(3, 4097), false},
+		{"6580 bytes", "rt/6580", randomBytes(4, 6580), false},
+		{"64KiB+1", "rt/64k+1", randomBytes(5, 64<<10+1), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
