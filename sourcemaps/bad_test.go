@@ -263,3 +263,40 @@ func zipOf(t *testing.T, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestReleaseNames: uploads to a release Sentry would refuse (".", "..",
+// "latest", slashes, control characters, over 200 bytes) fail with
+// ErrInvalidInput and store nothing; ordinary names, Sentry's
+// package@version+build included, are accepted, by PutFile and PutBundle.
+func TestReleaseNames(t *testing.T) {
+	ctx := context.Background()
+	const js = "a();\n//# debugId=13242a84-5a1e-4b2c-9f7d-3c1e2b7a9d10\n"
+	bundle := func(release string) []byte {
+		return makeBundle(t, map[string]any{"release": release, "files": map[string]any{
+			"files/_/_/a.js": map[string]any{"url": "~/a.js", "type": "minified_source"},
+		}}, map[string][]byte{"files/_/_/a.js": []byte(js)})
+	}
+	for _, release := range []string{".", "..", "latest", "a/b", `a\b`, "a\nb", "a\tb", "a\x00b", "a\x7fb", strings.Repeat("r", 201)} {
+		s := newTestService(t)
+		if _, err := s.PutFile(ctx, "web", FileUpload{URL: "~/a.js", Release: release}, strings.NewReader(js)); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("PutFile to release %q: %v, want ErrInvalidInput", release, err)
+		}
+		b := bundle(release)
+		if _, err := s.PutBundle(ctx, "web", "", "", bytes.NewReader(b), int64(len(b))); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("PutBundle of release %q: %v, want ErrInvalidInput", release, err)
+		}
+		if files, err := s.ListReleaseFiles(ctx, "web", release); err == nil && len(files) > 0 {
+			t.Errorf("release %q: %d files stored", release, len(files))
+		}
+	}
+	for _, release := range []string{"1", "my-app@1.2.3+build.4", strings.Repeat("r", 200), "v1.0 (beta)"} {
+		s := newTestService(t)
+		if _, err := s.PutFile(ctx, "web", FileUpload{URL: "~/a.js", Release: release}, strings.NewReader(js)); err != nil {
+			t.Errorf("PutFile to release %q: %v", release, err)
+		}
+		b := bundle(release)
+		if _, err := s.PutBundle(ctx, "web", "", "", bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Errorf("PutBundle of release %q: %v", release, err)
+		}
+	}
+}

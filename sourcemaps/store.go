@@ -183,6 +183,11 @@ func (s *Service) PutFile(ctx context.Context, project string, f FileUpload, bod
 	if f.Release == "" && f.Dist != "" {
 		return FileRecord{}, invalidf("dist %q given without a release", f.Dist)
 	}
+	if f.Release != "" {
+		if err := ValidRelease(f.Release); err != nil {
+			return FileRecord{}, err
+		}
+	}
 	headers := map[string]string{}
 	if f.SourceMap != "" {
 		if len(f.SourceMap) > maxHeaderValueLen {
@@ -341,6 +346,11 @@ func (s *Service) PutBundle(ctx context.Context, project, release, dist string, 
 	}
 	if release == "" && dist != "" {
 		dist = ""
+	}
+	if release != "" {
+		if err := ValidRelease(release); err != nil {
+			return BundleSummary{}, err
+		}
 	}
 	if len(release) > maxURLLength || len(dist) > maxURLLength {
 		return BundleSummary{}, invalidf("artifact bundle release or dist is longer than %d bytes", maxURLLength)

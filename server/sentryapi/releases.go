@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stacklens/stacklens/server/auth"
+	"github.com/stacklens/stacklens/sourcemaps"
 	"github.com/stacklens/stacklens/storage"
 	"github.com/stacklens/stacklens/storage/blobstore"
 )
@@ -85,13 +86,7 @@ func projectReleaseKey(project, version string) string {
 	return projectReleasePrefix(project) + blobstore.KeyPart(version) + ".json"
 }
 
-// maxVersionLen is Sentry's limit on release names.
-const maxVersionLen = 200
-
-func validVersion(v string) bool {
-	return v != "" && len(v) <= maxVersionLen && v != "." && v != ".." && v != "latest" &&
-		!strings.ContainsAny(v, "\n\r\t/\\")
-}
+func validVersion(v string) bool { return sourcemaps.ValidRelease(v) == nil }
 
 func (h *handler) serveOrgReleases(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, http.MethodPost) {
