@@ -115,7 +115,7 @@ func openDisk(t *testing.T, dir string) *cache.Disk {
 
 func cachedService(t *testing.T, bucket storage.Bucket, disk *cache.Disk, cfg Config) *Service {
 	t.Helper()
-	return New(cfg, blobstore.New(bucket, t.TempDir()), nil, WithDiskCache(disk), WithSharedIndexes(bucket))
+	return New(cfg, blobstore.New(bucket, t.TempDir()), nil, cache.WithDisk(disk), cache.WithSharedBucket(bucket))
 }
 
 // TestDerivedIndexLayers: the first request parses (map and scopes) and

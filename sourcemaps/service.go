@@ -7,7 +7,6 @@ import (
 
 	"github.com/stacklens/stacklens/cache"
 	"github.com/stacklens/stacklens/sourcemaps/mapping"
-	"github.com/stacklens/stacklens/storage"
 	"github.com/stacklens/stacklens/storage/blobstore"
 )
 
@@ -110,36 +109,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Option configures a Service beyond its Config: the shared cache layers
-// a server hands to every component.
-type Option func(*options)
-
-type options struct {
-	disk    *cache.Disk
-	metrics *cache.Metrics
-	shared  storage.Bucket
-}
-
-// WithDiskCache keeps derived indexes of source maps (format
-// "sourcemap-index"), of minified files' function scopes ("js-scopes")
-// and the line-indexed text files themselves ("js-text") on disk,
-// memory-mapped, so a restart does not parse or download again. The Disk
-// may be shared with other components.
-func WithDiskCache(disk *cache.Disk) Option { return func(o *options) { o.disk = disk } }
-
-// WithMetrics reports the caches on m: cache="sourcemaps" (parsed maps:
-// memory, disk, store, build layers), "sourcemaps-scopes" (the same for
-// scope indexes), "sourcemaps-texts" (minified files and uploaded
-// originals: memory, disk, build), "sourcemaps-files" (source line
-// indexes and inline maps: memory) and "sourcemaps-records" (record
-// look-ups: memory for records found, negative for those not found).
-func WithMetrics(m *cache.Metrics) Option { return func(o *options) { o.metrics = m } }
-
-// WithSharedIndexes reads derived indexes from, and writes those it builds
-// back to, bucket under derived/<format>/<version>/<sha256>, so that
-// another replica over the same bucket does not parse again.
-func WithSharedIndexes(bucket storage.Bucket) Option { return func(o *options) { o.shared = bucket } }
-
 // Service stores JS artifacts and resolves JS stack traces against them.
 // Safe for concurrent use.
 type Service struct {
@@ -169,59 +138,47 @@ type Service struct {
 var _ Uploader = (*Service)(nil)
 
 // New returns a Service over blobs. A zero Config field takes its default.
-// Without options every cache is in memory only.
-func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option) *Service {
+// Without layers every cache is in memory only. With a disk, derived
+// indexes of source maps ("sourcemap-index"), of minified files' function
+// scopes ("js-scopes") and the line-indexed text files themselves
+// ("js-text") are kept there; with a shared bucket the first two are
+// written back to it. Metrics report cache="sourcemaps" (parsed maps),
+// "sourcemaps-scopes", "sourcemaps-texts" (minified files and uploaded
+// originals), "sourcemaps-files" (source line indexes and inline maps) and
+// "sourcemaps-records" (record look-ups: memory for records found,
+// negative for those not found).
+func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...cache.LayerOption) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
+	l := cache.NewLayers(opts...)
 	cfg = cfg.withDefaults()
-	memOpts := func(name string) []cache.MemoryOption {
-		if o.metrics == nil {
-			return nil
-		}
-		return []cache.MemoryOption{cache.WithObserver(o.metrics.Observer(name, "memory"))}
-	}
-	derivedOpts := func(name string) []cache.DerivedOption {
-		if o.metrics == nil {
-			return nil
-		}
-		return []cache.DerivedOption{cache.WithDerivedMetrics(o.metrics, name)}
-	}
 	// One budget, split by what dominates it: parsed maps are the
 	// largest artifacts and the most reused.
 	s := &Service{
 		cfg:      cfg,
 		blobs:    blobs,
 		logger:   logger,
-		parsed:   cache.NewMemory[any](cfg.CacheBytes/8, memOpts("sourcemaps-files")...),
-		textMem:  cache.NewMemory[*textFile](cfg.CacheBytes/8, memOpts("sourcemaps-texts")...),
-		mapMem:   cache.NewMemory[*mapping.Map](cfg.CacheBytes/2, memOpts("sourcemaps")...),
-		scopeMem: cache.NewMemory[*scopeTable](cfg.CacheBytes/4, memOpts("sourcemaps-scopes")...),
+		parsed:   cache.NewMemory[any](cfg.CacheBytes/8, l.MemoryOptions("sourcemaps-files")...),
+		textMem:  cache.NewMemory[*textFile](cfg.CacheBytes/8, l.MemoryOptions("sourcemaps-texts")...),
+		mapMem:   cache.NewMemory[*mapping.Map](cfg.CacheBytes/2, l.MemoryOptions("sourcemaps")...),
+		scopeMem: cache.NewMemory[*scopeTable](cfg.CacheBytes/4, l.MemoryOptions("sourcemaps-scopes")...),
 		badMaps:  cache.NewMemory[error](1 << 20),
 	}
-	s.maps = cache.NewDerived[*mapping.Map](mapping.IndexCodec{}, s.mapMem, o.disk, o.shared, logger, derivedOpts("sourcemaps")...)
+	s.maps = cache.NewDerived[*mapping.Map](mapping.IndexCodec{}, s.mapMem, l.Disk, l.Shared, logger, l.DerivedOptions("sourcemaps")...)
 	// No object store for texts: the blob is there already (see textCodec).
 	// A text loaded from its blob is served as it is; its file reaches the
 	// disk behind the request.
-	s.texts = cache.NewDerived[*textFile](textCodec{}, s.textMem, o.disk, nil, logger,
-		append(derivedOpts("sourcemaps-texts"), cache.WithBuildWriteBehind())...)
-	s.scopeIdx = cache.NewDerived[*scopeTable](scopeCodec{}, s.scopeMem, o.disk, o.shared, logger, derivedOpts("sourcemaps-scopes")...)
-	var recObs, negObs cache.Observer
-	if o.metrics != nil {
-		recObs = o.metrics.Observer("sourcemaps-records", "memory")
-		negObs = o.metrics.Observer("sourcemaps-records", "negative")
-	}
+	s.texts = cache.NewDerived[*textFile](textCodec{}, s.textMem, l.Disk, nil, logger,
+		append(l.DerivedOptions("sourcemaps-texts"), cache.WithBuildWriteBehind())...)
+	s.scopeIdx = cache.NewDerived[*scopeTable](scopeCodec{}, s.scopeMem, l.Disk, l.Shared, logger, l.DerivedOptions("sourcemaps-scopes")...)
 	if cfg.RecordTTL > 0 {
 		s.records = cache.NewExpiring[storedRecord](cfg.RecordTTL, cfg.RecordCacheEntries)
-		s.records.Observer = recObs
+		s.records.Observer = l.Observer("sourcemaps-records", "memory")
 	}
 	if cfg.NegativeTTL > 0 {
 		s.missing = cache.NewNegative(cfg.NegativeTTL, cfg.RecordCacheEntries)
-		s.missing.Observer = negObs
+		s.missing.Observer = l.Observer("sourcemaps-records", "negative")
 	}
 	return s
 }
@@ -250,7 +207,8 @@ func (s *Service) IndexStats() cache.DerivedStats { return s.maps.Stats() }
 func (s *Service) ScopeIndexStats() cache.DerivedStats { return s.scopeIdx.Stats() }
 
 // WaitWriteBack blocks until the derived indexes built so far have been
-// written back to the shared object store (see WithSharedIndexes).
+// written back to the shared object store (cache.Layers.Shared), and the
+// texts loaded so far have reached the disk.
 func (s *Service) WaitWriteBack() {
 	s.maps.Wait()
 	s.scopeIdx.Wait()

@@ -112,7 +112,7 @@ func newReplica(b *testing.B, bucket storage.Bucket, diskDir string) *replica {
 		b.Fatal(err)
 	}
 	svc := sourcemaps.New(sourcemaps.Config{}, blobstore.New(bucket, b.TempDir()), nil,
-		sourcemaps.WithDiskCache(disk), sourcemaps.WithSharedIndexes(bucket))
+		cache.WithDisk(disk), cache.WithSharedBucket(bucket))
 	return &replica{svc: svc, disk: disk}
 }
 

@@ -85,7 +85,7 @@ func newNativeReplica(b *testing.B, bucket storage.Bucket, diskDir string) *nati
 		b.Fatal(err)
 	}
 	s := debugstore.New(debugstore.Config{}, blobstore.New(bucket, b.TempDir()), nil,
-		debugstore.WithDiskCache(disk), debugstore.WithSharedIndexes(bucket))
+		cache.WithDisk(disk), cache.WithSharedBucket(bucket))
 	return &nativeReplica{store: s, disk: disk}
 }
 

@@ -164,10 +164,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("disk cache: %w", err)
 	}
 	defer disk.Close()
-	js := sourcemaps.New(f.js, blobs, logger.With("component", "sourcemaps"),
-		sourcemaps.WithDiskCache(disk), sourcemaps.WithMetrics(cacheMetrics), sourcemaps.WithSharedIndexes(bucket))
-	debugFiles := debugstore.New(f.debug, blobs, logger.With("component", "debugfiles"),
-		debugstore.WithDiskCache(disk), debugstore.WithMetrics(cacheMetrics), debugstore.WithSharedIndexes(bucket))
+	layers := []cache.LayerOption{cache.WithDisk(disk), cache.WithMetrics(cacheMetrics), cache.WithSharedBucket(bucket)}
+	js := sourcemaps.New(f.js, blobs, logger.With("component", "sourcemaps"), layers...)
+	debugFiles := debugstore.New(f.debug, blobs, logger.With("component", "debugfiles"), layers...)
 	deps := server.Deps{
 		Store:        bucket,
 		JS:           js,

@@ -38,30 +38,6 @@ const metricsName = "debugfiles"
 // missing debug file seen within a TTL.
 const negativeEntries = 100000
 
-// Option configures a Store beyond its Config: the shared cache layers a
-// server hands to every component.
-type Option func(*options)
-
-type options struct {
-	disk    *cache.Disk
-	metrics *cache.Metrics
-	shared  storage.Bucket
-}
-
-// WithDiskCache keeps symcaches (format "symcache") in disk,
-// memory-mapped, so a restart does not parse again. The Disk may be shared
-// with other components.
-func WithDiskCache(disk *cache.Disk) Option { return func(o *options) { o.disk = disk } }
-
-// WithMetrics reports the caches on m under cache="debugfiles": layers
-// memory, disk, store, build and negative.
-func WithMetrics(m *cache.Metrics) Option { return func(o *options) { o.metrics = m } }
-
-// WithSharedIndexes reads symcaches from, and writes those it builds back
-// to, bucket under derived/symcache/<version>/<sha256>, so that another
-// replica over the same bucket does not parse again.
-func WithSharedIndexes(bucket storage.Bucket) Option { return func(o *options) { o.shared = bucket } }
-
 // Wait blocks until the background uploads of derived files started so
 // far have finished (for tests and shutdown).
 func (s *Store) Wait() { s.symcaches.Wait() }

@@ -37,16 +37,16 @@ type replica struct {
 
 func newReplica(t testing.TB, bucket storage.Bucket, diskDir string, diskBytes int64, cfg debugstore.Config) *replica {
 	t.Helper()
-	var opts []debugstore.Option
+	var opts []cache.LayerOption
 	var disk *cache.Disk
 	if diskDir != "" {
 		var err error
 		if disk, err = cache.OpenDisk(diskDir, diskBytes); err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, debugstore.WithDiskCache(disk))
+		opts = append(opts, cache.WithDisk(disk))
 	}
-	opts = append(opts, debugstore.WithSharedIndexes(bucket))
+	opts = append(opts, cache.WithSharedBucket(bucket))
 	s := debugstore.New(cfg, blobstore.New(bucket, t.TempDir()), nil, opts...)
 	var builds atomic.Int64
 	s.OpenNative = func(r io.ReaderAt, size int64, meta debugfiles.FileMeta) (debugfiles.Module, error) {

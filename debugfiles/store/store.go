@@ -98,8 +98,11 @@ type Store struct {
 var _ debugfiles.Finder = (*Store)(nil)
 
 // New returns a Store. Zero fields of cfg take DefaultConfig's values.
-// Without options parsed modules are kept in memory only.
-func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option) *Store {
+// Without layers parsed modules are kept in memory only. With a disk,
+// symcaches (format "symcache") are kept there; with a shared bucket they
+// are written back to it. Metrics report cache="debugfiles" (layers
+// memory, disk, store, build and negative) and "debugfiles-records".
+func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...cache.LayerOption) *Store {
 	d := DefaultConfig()
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = d.MaxUploadSize
@@ -122,36 +125,21 @@ func New(cfg Config, blobs *blobstore.Store, logger *slog.Logger, opts ...Option
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
+	l := cache.NewLayers(opts...)
 	s := &Store{
 		cfg: cfg, blobs: blobs, logger: logger,
 		OpenNative: symbolizer.Open,
 		now:        time.Now,
 	}
-	var memOpts []cache.MemoryOption
-	var derivedOpts []cache.DerivedOption
-	if o.metrics != nil {
-		memOpts = append(memOpts, cache.WithObserver(o.metrics.Observer(metricsName, "memory")))
-		derivedOpts = append(derivedOpts, cache.WithDerivedMetrics(o.metrics, metricsName))
-	}
-	s.mem = cache.NewMemory[*nativeModule](cfg.CacheBytes, memOpts...)
-	s.symcaches = cache.NewDerived[*nativeModule](symcacheCodec{}, s.mem, o.disk, o.shared, logger, derivedOpts...)
+	s.mem = cache.NewMemory[*nativeModule](cfg.CacheBytes, l.MemoryOptions(metricsName)...)
+	s.symcaches = cache.NewDerived[*nativeModule](symcacheCodec{}, s.mem, l.Disk, l.Shared, logger, l.DerivedOptions(metricsName)...)
 	if cfg.RecordTTL > 0 {
-		var obs cache.Observer
-		if o.metrics != nil {
-			obs = o.metrics.Observer(metricsName+"-records", "memory")
-		}
 		s.records = cache.NewExpiring[[]debugfiles.FileMeta](cfg.RecordTTL, negativeEntries)
-		s.records.Observer = obs
+		s.records.Observer = l.Observer(metricsName+"-records", "memory")
 	}
 	if cfg.NegativeTTL > 0 {
 		s.missing = cache.NewNegative(cfg.NegativeTTL, negativeEntries)
-		if o.metrics != nil {
-			s.missing.Observer = o.metrics.Observer(metricsName, "negative")
-		}
+		s.missing.Observer = l.Observer(metricsName, "negative")
 	}
 	return s
 }

@@ -39,7 +39,7 @@ func TestSymcacheVersionBump(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := New(Config{}, blobstore.New(bucket, t.TempDir()), nil, WithDiskCache(disk), WithSharedIndexes(bucket))
+		s := New(Config{}, blobstore.New(bucket, t.TempDir()), nil, cache.WithDisk(disk), cache.WithSharedBucket(bucket))
 		if next {
 			s.symcaches = cache.NewDerived[*nativeModule](nextVersionCodec{}, s.mem, disk, bucket, nil)
 		}
