@@ -99,24 +99,56 @@ func TestMain(m *testing.M) {
 
 func startMinIO(b *testing.B) testenv.MinIO { return testenv.StartMinIO(b) }
 
-// replica is one stacklens process: a Service over the shared bucket with
-// its own disk cache directory.
-type replica struct {
-	svc  *sourcemaps.Service
-	disk *cache.Disk
+// jsReplica is one stacklens process's JS service over the shared bucket,
+// with its own disk cache directory, and the benchmark's artifacts and
+// request (a subject of benchSituations).
+type jsReplica struct {
+	svc          *sourcemaps.Service
+	disk         *cache.Disk
+	min, mapData []byte
+	req          sourcemaps.StackRequest
 }
 
-func newReplica(b *testing.B, bucket storage.Bucket, diskDir string) *replica {
-	disk, err := cache.OpenDisk(diskDir, 10<<30)
-	if err != nil {
-		b.Fatal(err)
+// jsOpener opens jsReplicas for the bundle min with map mapData and req.
+func jsOpener(min, mapData []byte, req sourcemaps.StackRequest) func(b *testing.B, bucket storage.Bucket, dir string) *jsReplica {
+	return func(b *testing.B, bucket storage.Bucket, dir string) *jsReplica {
+		disk, err := cache.OpenDisk(dir, 10<<30)
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc := sourcemaps.New(sourcemaps.Config{}, blobstore.New(bucket, b.TempDir()), nil,
+			cache.WithDisk(disk), cache.WithSharedBucket(bucket))
+		return &jsReplica{svc: svc, disk: disk, min: min, mapData: mapData, req: req}
 	}
-	svc := sourcemaps.New(sourcemaps.Config{}, blobstore.New(bucket, b.TempDir()), nil,
-		cache.WithDisk(disk), cache.WithSharedBucket(bucket))
-	return &replica{svc: svc, disk: disk}
 }
 
-func (r *replica) close() {
+func (r *jsReplica) upload(b *testing.B) { upload(b, r.svc, r.min, r.mapData) }
+
+// request is one ResolveStack labelled with the situation, so that a CPU
+// profile of the benchmark can be cut to the timed requests
+// (go tool pprof -tagfocus situation=c_after_restart). Its check wants
+// every frame resolved with both contexts, and the answer of the map
+// parsed from JSON.
+func (r *jsReplica) request(b *testing.B, situation string) func() {
+	var res sourcemaps.StackResult
+	pprof.Do(context.Background(), pprof.Labels("situation", situation), func(ctx context.Context) {
+		res = r.svc.ResolveStack(ctx, r.req)
+	})
+	return func() {
+		for i, f := range res.Frames {
+			if f.Status != sourcemaps.StatusSymbolicated || f.Context == nil || f.RawContext == nil {
+				b.Fatalf("frame %d: %s %+v", i, f.Status, res.Problems)
+			}
+		}
+		if !reflect.DeepEqual(res, want) {
+			b.Fatalf("%s: the answer differs from the map parsed from JSON", situation)
+		}
+	}
+}
+
+func (r *jsReplica) stats() cache.DerivedStats { return r.svc.IndexStats() }
+
+func (r *jsReplica) close() {
 	r.svc.WaitWriteBack()
 	r.disk.Close()
 }
@@ -161,11 +193,6 @@ func upload(b *testing.B, s *sourcemaps.Service, min, mapData []byte) {
 // due must not be charged to the request. Every situation gets it.
 func settle() { runtime.GC() }
 
-func resolve(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackRequest) {
-	res := s.ResolveStack(context.Background(), req)
-	check(b, res)
-}
-
 var (
 	wantOnce sync.Once
 	want     sourcemaps.StackResult
@@ -183,30 +210,6 @@ func expected(b *testing.B, min, mapData []byte, req sourcemaps.StackRequest) so
 	return want
 }
 
-// resolveTimed is resolve labelled with the situation, so that a CPU
-// profile of the benchmark can be cut to the timed requests
-// (go tool pprof -tagfocus situation=c_after_restart).
-func resolveTimed(b *testing.B, s *sourcemaps.Service, req sourcemaps.StackRequest, situation string) {
-	var res sourcemaps.StackResult
-	pprof.Do(context.Background(), pprof.Labels("situation", situation), func(ctx context.Context) {
-		res = s.ResolveStack(ctx, req)
-	})
-	b.StopTimer()
-	check(b, res)
-	if !reflect.DeepEqual(res, want) {
-		b.Fatalf("%s: the answer differs from the map parsed from JSON", situation)
-	}
-	b.StartTimer()
-}
-
-func check(b *testing.B, res sourcemaps.StackResult) {
-	for i, f := range res.Frames {
-		if f.Status != sourcemaps.StatusSymbolicated || f.Context == nil || f.RawContext == nil {
-			b.Fatalf("frame %d: %s %+v", i, f.Status, res.Problems)
-		}
-	}
-}
-
 // BenchmarkFirstRequest times one ResolveStack (20 frames; record
 // look-ups, blob reads, parses or index loads, lookups) in each situation:
 // a) first request after the upload (parse, index written to disk and,
@@ -217,78 +220,8 @@ func BenchmarkFirstRequest(b *testing.B) {
 	min, mapData := bundle(b)
 	req := request(b, mapData)
 	expected(b, min, mapData, req)
-	b.Run("a_after_upload", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			r := newReplica(b, bucket, b.TempDir())
-			upload(b, r.svc, min, mapData)
-			settle()
-			b.StartTimer()
-			resolveTimed(b, r.svc, req, "a_after_upload")
-			b.StopTimer()
-			if st := r.svc.IndexStats(); st.Builds != 1 {
-				b.Fatalf("%d parses", st.Builds)
-			}
-			r.close()
-			bucket.Close()
-			b.StartTimer()
-		}
-	})
-	b.Run("b_memory_hit", func(b *testing.B) {
-		bucket := newBucket(b)
-		r := newReplica(b, bucket, b.TempDir())
-		defer r.close()
-		upload(b, r.svc, min, mapData)
-		resolve(b, r.svc, req)
-		settle()
-		for b.Loop() {
-			resolveTimed(b, r.svc, req, "b_memory_hit")
-		}
-	})
-	b.Run("c_after_restart", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			dir := b.TempDir()
-			r := newReplica(b, bucket, dir)
-			upload(b, r.svc, min, mapData)
-			resolve(b, r.svc, req)
-			r.close()
-			r = newReplica(b, bucket, dir)
-			settle()
-			b.StartTimer()
-			resolveTimed(b, r.svc, req, "c_after_restart")
-			b.StopTimer()
-			if st := r.svc.IndexStats(); st.Builds != 0 || st.DiskHits != 1 {
-				b.Fatalf("after restart: %+v", st)
-			}
-			r.close()
-			bucket.Close()
-			b.StartTimer()
-		}
-	})
-	b.Run("d_second_replica", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			r := newReplica(b, bucket, b.TempDir())
-			upload(b, r.svc, min, mapData)
-			resolve(b, r.svc, req)
-			r.close()
-			r2 := newReplica(b, bucket, b.TempDir())
-			settle()
-			b.StartTimer()
-			resolveTimed(b, r2.svc, req, "d_second_replica")
-			b.StopTimer()
-			if st := r2.svc.IndexStats(); st.Builds != 0 || st.StoreHits != 1 {
-				b.Fatalf("second replica: %+v", st)
-			}
-			r2.close()
-			bucket.Close()
-			b.StartTimer()
-		}
-	})
+	open := jsOpener(min, mapData, req)
+	benchSituations(b, func(b *testing.B, bucket storage.Bucket, dir string) subject { return open(b, bucket, dir) }, settle)
 }
 
 // BenchmarkMapOnly isolates the source map: parse from bytes versus

@@ -13,35 +13,28 @@ import (
 func BenchmarkRestartLoop(b *testing.B) {
 	min, mapData := bundle(b)
 	req := request(b, mapData)
+	expected(b, min, mapData, req)
+	open := jsOpener(min, mapData, req)
 	bucket := newBucket(b)
 	defer bucket.Close()
 	dir := b.TempDir()
-	r := newReplica(b, bucket, dir)
-	upload(b, r.svc, min, mapData)
-	resolve(b, r.svc, req)
+	r := open(b, bucket, dir)
+	r.upload(b)
+	r.request(b, "setup")()
 	r.close()
-	b.Run("c", func(b *testing.B) {
+	loop := func(b *testing.B, situation string, dir func() string) {
 		for b.Loop() {
 			b.StopTimer()
-			r := newReplica(b, bucket, dir)
+			r := open(b, bucket, dir())
 			settle()
 			b.StartTimer()
-			resolveTimed(b, r.svc, req, "c")
+			check := r.request(b, situation)
 			b.StopTimer()
+			check()
 			r.close()
 			b.StartTimer()
 		}
-	})
-	b.Run("d", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			r := newReplica(b, bucket, b.TempDir())
-			settle()
-			b.StartTimer()
-			resolveTimed(b, r.svc, req, "d")
-			b.StopTimer()
-			r.close()
-			b.StartTimer()
-		}
-	})
+	}
+	b.Run("c", func(b *testing.B) { loop(b, "c", func() string { return dir }) })
+	b.Run("d", func(b *testing.B) { loop(b, "d", b.TempDir) })
 }

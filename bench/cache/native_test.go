@@ -72,51 +72,47 @@ func nativeAddrs(b *testing.B, bin []byte) []uint64 {
 	return out
 }
 
-// nativeReplica is one stacklens process's debug-file store: its own disk
-// cache directory over the shared bucket.
+// nativeReplica is one stacklens process's debug-file store over the
+// shared bucket, with its own disk cache directory, and the benchmark's
+// binary and addresses (a subject of benchSituations).
 type nativeReplica struct {
 	store *debugstore.Store
 	disk  *cache.Disk
+	bin   []byte
+	addrs []uint64
+	ref   debugfiles.ObjectRef
 }
 
-func newNativeReplica(b *testing.B, bucket storage.Bucket, diskDir string) *nativeReplica {
-	disk, err := cache.OpenDisk(diskDir, 10<<30)
-	if err != nil {
+func (r *nativeReplica) upload(b *testing.B) {
+	if _, err := r.store.Upload(context.Background(), "native", bytes.NewReader(r.bin)); err != nil {
 		b.Fatal(err)
 	}
-	s := debugstore.New(debugstore.Config{}, blobstore.New(bucket, b.TempDir()), nil,
-		cache.WithDisk(disk), cache.WithSharedBucket(bucket))
-	return &nativeReplica{store: s, disk: disk}
 }
 
-func (r *nativeReplica) close() {
-	r.store.Wait()
-	r.disk.Close()
-}
-
-func nativeUpload(b *testing.B, r *nativeReplica, bin []byte) debugfiles.ObjectRef {
-	metas, err := r.store.Upload(context.Background(), "native", bytes.NewReader(bin))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return debugfiles.ObjectRef{DebugID: metas[0].DebugID}
-}
-
-// nativeRequest is what symbolicating one native stack costs the store:
-// Find (records, then memory, disk, object store or parse) and 20 lookups.
-func nativeRequest(b *testing.B, r *nativeReplica, ref debugfiles.ObjectRef, addrs []uint64, situation string) {
+// request is what symbolicating one native stack costs the store: Find
+// (records, then memory, disk, object store or parse) and 20 lookups,
+// which are checked as they go.
+func (r *nativeReplica) request(b *testing.B, situation string) func() {
 	pprof.Do(context.Background(), pprof.Labels("situation", situation), func(ctx context.Context) {
-		mod, err := r.store.Find(ctx, "native", ref)
+		mod, err := r.store.Find(ctx, "native", r.ref)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, a := range addrs {
+		for _, a := range r.addrs {
 			// Padding between functions has no symbol.
 			if _, err := mod.Lookup(a); err != nil && !errors.Is(err, debugfiles.ErrNoSymbol) {
 				b.Fatalf("Lookup(%#x): %v", a, err)
 			}
 		}
 	})
+	return func() {}
+}
+
+func (r *nativeReplica) stats() cache.DerivedStats { return r.store.DerivedStats() }
+
+func (r *nativeReplica) close() {
+	r.store.Wait()
+	r.disk.Close()
 }
 
 // BenchmarkNativeFirstRequest times one native request (see
@@ -129,72 +125,18 @@ func nativeRequest(b *testing.B, r *nativeReplica, ref debugfiles.ObjectRef, add
 func BenchmarkNativeFirstRequest(b *testing.B) {
 	bin := nativeBinary(b)
 	addrs := nativeAddrs(b, bin)
-	b.Run("a_after_upload", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			r := newNativeReplica(b, bucket, b.TempDir())
-			ref := nativeUpload(b, r, bin)
-			b.StartTimer()
-			nativeRequest(b, r, ref, addrs, "a_after_upload")
-			b.StopTimer()
-			if st := r.store.DerivedStats(); st.Builds != 1 {
-				b.Fatalf("%d parses", st.Builds)
-			}
-			r.close()
-			bucket.Close()
-			b.StartTimer()
+	metas, err := debugfiles.Identify(bytes.NewReader(bin), int64(len(bin)))
+	if err != nil || len(metas) == 0 {
+		b.Fatalf("identifying cmd/compile: %v", err)
+	}
+	ref := debugfiles.ObjectRef{DebugID: metas[0].DebugID}
+	benchSituations(b, func(b *testing.B, bucket storage.Bucket, dir string) subject {
+		disk, err := cache.OpenDisk(dir, 10<<30)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("b_memory_hit", func(b *testing.B) {
-		bucket := newBucket(b)
-		r := newNativeReplica(b, bucket, b.TempDir())
-		defer r.close()
-		ref := nativeUpload(b, r, bin)
-		nativeRequest(b, r, ref, addrs, "warm-up")
-		for b.Loop() {
-			nativeRequest(b, r, ref, addrs, "b_memory_hit")
-		}
-	})
-	b.Run("c_after_restart", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			dir := b.TempDir()
-			r := newNativeReplica(b, bucket, dir)
-			ref := nativeUpload(b, r, bin)
-			nativeRequest(b, r, ref, addrs, "setup")
-			r.close()
-			r = newNativeReplica(b, bucket, dir)
-			b.StartTimer()
-			nativeRequest(b, r, ref, addrs, "c_after_restart")
-			b.StopTimer()
-			if st := r.store.DerivedStats(); st.Builds != 0 || st.DiskHits != 1 {
-				b.Fatalf("after restart: %+v", st)
-			}
-			r.close()
-			bucket.Close()
-			b.StartTimer()
-		}
-	})
-	b.Run("d_second_replica", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			bucket := newBucket(b)
-			r := newNativeReplica(b, bucket, b.TempDir())
-			ref := nativeUpload(b, r, bin)
-			nativeRequest(b, r, ref, addrs, "setup")
-			r.close()
-			r2 := newNativeReplica(b, bucket, b.TempDir())
-			b.StartTimer()
-			nativeRequest(b, r2, ref, addrs, "d_second_replica")
-			b.StopTimer()
-			if st := r2.store.DerivedStats(); st.Builds != 0 || st.StoreHits != 1 {
-				b.Fatalf("second replica: %+v", st)
-			}
-			r2.close()
-			bucket.Close()
-			b.StartTimer()
-		}
-	})
+		s := debugstore.New(debugstore.Config{}, blobstore.New(bucket, b.TempDir()), nil,
+			cache.WithDisk(disk), cache.WithSharedBucket(bucket))
+		return &nativeReplica{store: s, disk: disk, bin: bin, addrs: addrs, ref: ref}
+	}, func() {})
 }

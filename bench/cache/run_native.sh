@@ -8,16 +8,5 @@ cd "$(dirname "$0")/../.."
 store=${1:-memory}
 out=$(BENCH_STORE=$store go test ./bench/cache -run '^$' -bench 'NativeFirstRequest' -benchtime "${BENCHTIME:-5x}" -count 1)
 echo "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2
-echo "$out" | awk -v store="$store" '
-/^BenchmarkNativeFirstRequest\// {
-	split($1, p, "/"); sub(/-[0-9]+$/, "", p[2]); t[p[2]] = $3 / 1e6
-}
-END {
-	printf "store: %s; Find + 20 lookups in cmd/compile (~45 MB ELF, uncompressed DWARF)\n", store
-	printf "%-44s %10s\n", "situation", "ms"
-	printf "%-44s %10.2f\n", "(a) first request after upload", t["a_after_upload"]
-	printf "%-44s %10.3f\n", "(b) second request (memory)", t["b_memory_hit"]
-	printf "%-44s %10.2f\n", "(c) first request after restart (disk)", t["c_after_restart"]
-	printf "%-44s %10.2f\n", "(d) first request on a 2nd replica (store)", t["d_second_replica"]
-	printf "a/c = %.1fx   a/d = %.1fx   (target >= 10x)\n", t["a_after_upload"] / t["c_after_restart"], t["a_after_upload"] / t["d_second_replica"]
-}'
+echo "$out" | awk -v store="$store" -v bench=BenchmarkNativeFirstRequest \
+	-v what="Find + 20 lookups in cmd/compile (~45 MB ELF, uncompressed DWARF)" -f bench/cache/situations.awk
