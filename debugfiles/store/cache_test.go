@@ -181,11 +181,26 @@ func TestSymcacheSurvivesRestartAndReachesReplicas(t *testing.T) {
 	addrs := probes(t, full, 500)
 	want := reference(t, full, addrs)
 	bucket := storage.NewInMemory()
-	dir := t.TempDir()
-	ref := debugfiles.ObjectRef{}
+	ref := checkSharedSymcache(t, bucket, "prog", full, addrs, want)
 
+	diskless := newReplica(t, bucket, "", 0, debugstore.Config{})
+	findAndCompare(t, diskless, "p", ref, addrs, want)
+	if diskless.builds.Load() != 0 {
+		t.Errorf("replica without a disk cache parsed %d times", diskless.builds.Load())
+	}
+}
+
+// checkSharedSymcache uploads bin to a first replica over bucket, which
+// builds its symcache on the first Find and writes it to its disk and the
+// bucket; a restarted replica (same disk) and another replica (own disk)
+// then answer as Open does (want, at addrs) from a decoded symcache
+// without parsing: from the disk and from the bucket. It returns the
+// file's reference.
+func checkSharedSymcache(t *testing.T, bucket storage.Bucket, name string, bin []byte, addrs []uint64, want []string) debugfiles.ObjectRef {
+	t.Helper()
+	dir := t.TempDir()
 	first := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
-	ref.DebugID = upload(t, first.Store, "p", "prog", full).Files[0].DebugID
+	ref := debugfiles.ObjectRef{DebugID: upload(t, first.Store, "p", name, bin).Files[0].DebugID}
 	mod := findAndCompare(t, first, "p", ref, addrs, want)
 	if !symbolizer.IsSymcache(unwrap(mod)) {
 		t.Errorf("the first Find serves %T, want the module decoded from the symcache it just wrote", unwrap(mod))
@@ -194,27 +209,28 @@ func TestSymcacheSurvivesRestartAndReachesReplicas(t *testing.T) {
 	if st := first.DerivedStats(); st.Builds != 1 || st.Uploads != 1 {
 		t.Fatalf("first replica: %+v, want 1 build and 1 upload", st)
 	}
-	if _, err := bucket.Stat(context.Background(), cache.ObjectKey(symbolizer.SymcacheFormat, symbolizer.SymcacheVersion, mustSHA(t, first, ref))); err != nil {
+	key := cache.ObjectKey(symbolizer.SymcacheFormat, symbolizer.SymcacheVersion, mustSHA(t, first, ref))
+	obj, err := bucket.Stat(context.Background(), key)
+	if err != nil {
 		t.Fatalf("no derived file in the bucket: %v", err)
 	}
+	t.Logf("binary %d bytes, derived file %d bytes", len(bin), obj.Size)
 
 	restarted := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
 	findAndCompare(t, restarted, "p", ref, addrs, want)
-	if st := restarted.DerivedStats(); restarted.builds.Load() != 0 || st.DiskHits != 1 {
+	if st := restarted.DerivedStats(); restarted.builds.Load() != 0 || st.DiskHits != 1 || st.Builds != 0 {
 		t.Errorf("restart: %d parses, %+v; want none and a disk hit", restarted.builds.Load(), st)
 	}
 
 	other := newReplica(t, bucket, t.TempDir(), 1<<30, debugstore.Config{})
-	findAndCompare(t, other, "p", ref, addrs, want)
-	if st := other.DerivedStats(); other.builds.Load() != 0 || st.StoreHits != 1 {
+	mod = findAndCompare(t, other, "p", ref, addrs, want)
+	if !symbolizer.IsSymcache(unwrap(mod)) {
+		t.Errorf("the second replica serves %T, want a decoded symcache", unwrap(mod))
+	}
+	if st := other.DerivedStats(); other.builds.Load() != 0 || st.StoreHits != 1 || st.Builds != 0 {
 		t.Errorf("second replica: %d parses, %+v; want none and an object-store hit", other.builds.Load(), st)
 	}
-
-	diskless := newReplica(t, bucket, "", 0, debugstore.Config{})
-	findAndCompare(t, diskless, "p", ref, addrs, want)
-	if diskless.builds.Load() != 0 {
-		t.Errorf("replica without a disk cache parsed %d times", diskless.builds.Load())
-	}
+	return ref
 }
 
 // unwrap returns the module Find wraps, if it does (the wrapper keeps a
@@ -507,41 +523,7 @@ func TestGoPclntabSymcacheReachesReplicas(t *testing.T) {
 			if inlined == 0 {
 				t.Fatal("no probe answers with inline levels: a poor comparison")
 			}
-			bucket := storage.NewInMemory()
-			dir := t.TempDir()
-			ref := debugfiles.ObjectRef{}
-
-			first := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
-			ref.DebugID = upload(t, first.Store, "p", "gocrash", bin).Files[0].DebugID
-			mod := findAndCompare(t, first, "p", ref, addrs, want)
-			if !symbolizer.IsSymcache(unwrap(mod)) {
-				t.Errorf("the first Find serves %T, want the module decoded from the symcache it just wrote", unwrap(mod))
-			}
-			first.close()
-			if st := first.DerivedStats(); st.Builds != 1 || st.Uploads != 1 {
-				t.Fatalf("first replica: %+v, want 1 build and 1 upload", st)
-			}
-			key := cache.ObjectKey(symbolizer.SymcacheFormat, symbolizer.SymcacheVersion, mustSHA(t, first, ref))
-			obj, err := bucket.Stat(context.Background(), key)
-			if err != nil {
-				t.Fatalf("no derived file in the bucket: %v", err)
-			}
-			t.Logf("binary %d bytes, derived file %d bytes", len(bin), obj.Size)
-
-			restarted := newReplica(t, bucket, dir, 1<<30, debugstore.Config{})
-			findAndCompare(t, restarted, "p", ref, addrs, want)
-			if st := restarted.DerivedStats(); restarted.builds.Load() != 0 || st.DiskHits != 1 || st.Builds != 0 {
-				t.Errorf("restart: %d parses, %+v; want none and a disk hit", restarted.builds.Load(), st)
-			}
-
-			other := newReplica(t, bucket, t.TempDir(), 1<<30, debugstore.Config{})
-			mod = findAndCompare(t, other, "p", ref, addrs, want)
-			if !symbolizer.IsSymcache(unwrap(mod)) {
-				t.Errorf("the second replica serves %T, want a decoded symcache", unwrap(mod))
-			}
-			if st := other.DerivedStats(); other.builds.Load() != 0 || st.StoreHits != 1 || st.Builds != 0 {
-				t.Errorf("second replica: %d parses, %+v; want none and an object-store hit", other.builds.Load(), st)
-			}
+			checkSharedSymcache(t, storage.NewInMemory(), "gocrash", bin, addrs, want)
 		})
 	}
 }
