@@ -555,24 +555,34 @@ func (d *Derived[V]) build(ctx context.Context, sha string, build func(ctx conte
 		d.storeBuilt(ctx, sha, v)
 		return v, size, nil
 	}
+	// Serve what every other layer would serve, so a request sees the same
+	// representation wherever its value came from.
+	if dv, dsize, ok := d.persist(ctx, sha, v); ok {
+		return dv, dsize, nil
+	}
+	return v, size, nil
+}
+
+// persist writes the file of v, built from blob sha, to disk and decodes
+// it from there, so that a codec that cannot read what it wrote is caught
+// before the file reaches another replica (the file is then removed); it
+// then writes the file back to the object store in the background. ok is
+// false when the file could not be stored or read back (logged).
+func (d *Derived[V]) persist(ctx context.Context, sha string, v V) (dv V, dsize int64, ok bool) {
 	if err := d.disk.Put(d.format, d.version, sha, func(w io.Writer) error { return d.codec.Encode(w, v) }); err != nil {
 		d.log.Warn("derived file not stored on disk", "sha256", sha, "err", err)
-		return v, size, nil
+		return dv, 0, false
 	}
 	m, err := d.disk.Get(d.format, d.version, sha)
 	if err != nil {
 		d.log.Warn("derived file just stored cannot be read back", "sha256", sha, "err", err)
-		return v, size, nil
+		return dv, 0, false
 	}
-	// Serve what every other layer would serve, so a request sees the same
-	// representation wherever its value came from, and a codec that cannot
-	// read what it wrote is caught here, before the file reaches another
-	// replica.
-	dv, dsize, err := d.decodeMapped(m)
+	dv, dsize, err = d.decodeMapped(m)
 	if err != nil {
 		d.log.Error("derived file just encoded does not decode; codec bug", "sha256", sha, "err", err)
 		_ = d.disk.Remove(d.format, d.version, sha)
-		return v, size, nil
+		return dv, 0, false
 	}
 	if d.bucket != nil {
 		// The upload holds its own view of the file for as long as it runs.
@@ -580,7 +590,7 @@ func (d *Derived[V]) build(ctx context.Context, sha string, build func(ctx conte
 			d.upload(ctx, sha, up.Frame(), func() { _ = up.Close() })
 		}
 	}
-	return dv, dsize, nil
+	return dv, dsize, true
 }
 
 // storeBuilt writes the file of a value built and served from the heap to
@@ -595,26 +605,7 @@ func (d *Derived[V]) storeBuilt(ctx context.Context, sha string, v V) {
 	ctx = context.WithoutCancel(ctx)
 	d.uploads.Go(func() {
 		defer d.pending.Add(-1)
-		if err := d.disk.Put(d.format, d.version, sha, func(w io.Writer) error { return d.codec.Encode(w, v) }); err != nil {
-			d.log.Warn("derived file not stored on disk", "sha256", sha, "err", err)
-			return
-		}
-		m, err := d.disk.Get(d.format, d.version, sha)
-		if err != nil {
-			d.log.Warn("derived file just stored cannot be read back", "sha256", sha, "err", err)
-			return
-		}
-		if _, _, err := d.decodeMapped(m); err != nil {
-			d.log.Error("derived file just encoded does not decode; codec bug", "sha256", sha, "err", err)
-			_ = d.disk.Remove(d.format, d.version, sha)
-			return
-		}
-		if d.bucket != nil {
-			// upload counts itself; it holds its own view of the file.
-			if up, err := d.disk.Get(d.format, d.version, sha); err == nil {
-				d.upload(ctx, sha, up.Frame(), func() { _ = up.Close() })
-			}
-		}
+		d.persist(ctx, sha, v)
 	})
 }
 
