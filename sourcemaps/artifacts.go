@@ -156,6 +156,20 @@ func (s *Service) lookupStored(ctx context.Context, key string) (*storedRecord, 
 	return &rec, nil
 }
 
+// recordsCached reports whether the record cache holds any of keys: the
+// module they name was looked up moments ago.
+func (s *Service) recordsCached(keys []string) bool {
+	if s.records == nil {
+		return false
+	}
+	for _, k := range keys {
+		if s.records.Contains(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // invalidateProject forgets every cached record look-up of project: an
 // upload just changed what they would find.
 func (s *Service) invalidateProject(project string) {

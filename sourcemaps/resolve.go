@@ -263,11 +263,7 @@ func (r *stackResolver) firstRecord(ctx context.Context, keys []string, want fun
 		err error
 	}
 	answers := make([]answer, len(keys))
-	warm := false
-	for _, k := range keys {
-		warm = warm || (r.s.records != nil && r.s.records.Contains(k))
-	}
-	if warm {
+	if r.s.recordsCached(keys) {
 		// One of them is cached (the one found last time, most likely):
 		// in order, stopping at the first found, as cheap as it gets.
 		var errs error
@@ -389,22 +385,17 @@ func (p *mapPrefetch) answer(ref, debugID string) (mapFind, bool) {
 // minified file's record is read: by the event's debug ID, and at the URL
 // most builds use (the file's name plus ".map").
 func (r *stackResolver) guessMapPrefetch(ctx context.Context, m *module) *mapPrefetch {
-	if r.s.records != nil {
-		keys := r.releaseKeys(releaseCandidates(m.absPath))
-		if m.debugID != "" {
-			keys = append(keys, debugKey(r.req.Project, m.debugID, "minified"))
-		}
-		for _, k := range keys {
-			if r.s.records.Contains(k) {
-				return nil // seen moments ago: its artifacts are in memory
-			}
-		}
+	keys := r.releaseKeys(releaseCandidates(m.absPath))
+	if m.debugID != "" {
+		keys = append(keys, debugKey(r.req.Project, m.debugID, "minified"))
+	}
+	if r.s.recordsCached(keys) {
+		return nil // seen moments ago: its artifacts are in memory
 	}
 	ref := ""
 	if r.req.Release != "" {
-		u, _, _ := strings.Cut(m.absPath, "#")
-		u, _, _ = strings.Cut(u, "?")
-		if base := u[strings.LastIndexByte(u, '/')+1:]; base != "" {
+		p := tildePath(m.absPath)
+		if base := p[strings.LastIndexByte(p, '/')+1:]; base != "" && base != "~" {
 			ref = base + ".map"
 		}
 	}
